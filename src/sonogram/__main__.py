@@ -1,0 +1,3 @@
+from sonogram.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""The ``sonogram`` command. Each sub-command is a small function; user errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+from sonogram import __version__
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, help: str, add_args: Callable[[argparse.ArgumentParser], None]):
+    """Register ``fn(args) -> exit code`` as a sub-command whose options ``add_args(parser)`` declares."""
+
+    def register(fn):
+        COMMANDS[name] = (help, add_args, fn)
+        return fn
+
+    return register
+
+
+def _data_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", help="folder holding the datasets (default: $SONOGRAM_DATA, else ~/.cache/sonogram/data)")
+
+
+def _datasets_args(p: argparse.ArgumentParser) -> None:
+    _data_root(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object per dataset")
+
+
+# Datasets `sonogram datasets` looks for, with the options that select each variant.
+LISTED = [
+    ("fsdd", {}),
+    ("speech_commands_test", {}),
+    ("speech_commands", {"version": "v0.01", "task": "words"}),
+    ("speech_commands", {"version": "v0.02", "task": "words"}),
+    ("audiomnist", {}),
+]
+
+
+@command("datasets", "list the datasets found under the data root with clip, class and speaker counts", _datasets_args)
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from sonogram.datasets import DatasetError, load_dataset, resolve_data_root
+
+    root = resolve_data_root(args.data_root)
+    rows = []
+    for name, options in LISTED:
+        try:
+            summary = load_dataset(name, root, **options).summary()
+            summary.pop("per_class")
+            rows.append(summary)
+        except DatasetError as exc:
+            rows.append({"name": name + "".join(f" {v}" for v in options.values()), "missing": str(exc)})
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    print(f"data root: {root}")
+    print(f"{'dataset':<28}{'clips':>8}{'classes':>9}{'speakers':>10}{'rate':>8}  splits")
+    for row in rows:
+        if "missing" in row:
+            print(f"{row['name']:<28}  not found")
+        else:
+            print(f"{row['name']:<28}{row['clips']:>8}{row['classes']:>9}{row['speakers']:>10}"
+                  f"{row['sample_rate']:>8}  {', '.join(row['splits'])}")
+    return 0
+
+
+def _download_args(p: argparse.ArgumentParser) -> None:
+    from sonogram.datasets import SOURCES
+
+    p.add_argument("source", choices=sorted(SOURCES), help="which public dataset to fetch")
+    _data_root(p)
+
+
+@command("download", "download and unpack a public dataset into the data root (checksum-verified)", _download_args)
+def cmd_download(args: argparse.Namespace) -> int:
+    from sonogram.datasets import download
+
+    print(download(args.source, args.data_root))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sonogram", description="Classify spoken words from audio.")
+    parser.add_argument("--version", action="version", version=f"sonogram {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_args, _) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sonogram.errors import USER_ERRORS
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command][2](args)
+    except USER_ERRORS as exc:
+        print(f"sonogram {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sonogram {args.command}: interrupted", file=sys.stderr)
+        return 130
