@@ -84,15 +84,15 @@ def spectrogram(
     spec = spec.reshape(shape[:-1] + spec.shape[-2:])
     if normalized:
         spec = spec / window.pow(2).sum().sqrt()
+    if out_dtype != torch.float64:
+        spec = spec.to(torch.complex64)  # the FFT's accuracy is kept; the power needs no more than float32
     if power is None:
-        return spec.to(torch.complex128 if out_dtype == torch.float64 else torch.complex64)
+        return spec
     if power == 1.0:
-        out = spec.abs()
-    elif power == 2.0:
-        out = spec.real.square() + spec.imag.square()
-    else:
-        out = spec.abs().pow(power)
-    return out.to(out_dtype)
+        return spec.abs()
+    if power == 2.0:
+        return spec.real.square() + spec.imag.square()
+    return spec.abs().pow(power)
 
 
 def hz_to_mel(freq: torch.Tensor, mel_scale: str = "htk") -> torch.Tensor:
