@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -11,8 +12,10 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from sonogram.datasets.base import DatasetError
 
@@ -77,6 +80,27 @@ def _safe_target(root: Path, member_name: str, strip_prefix: str) -> Path | None
     return target
 
 
+def _members(archive: Path, stack: contextlib.ExitStack) -> list[tuple[str, bool, Callable[[], IO[bytes]] | None]]:
+    """``(name, is_dir, open)`` for every member of a tar or zip; raises on links and special files."""
+    if tarfile.is_tarfile(archive):
+        tar = stack.enter_context(tarfile.open(archive))
+        members = []
+        for m in tar.getmembers():
+            if not (m.isfile() or m.isdir()):
+                raise DatasetError(f"refusing archive member that is a link or special file: {m.name!r}")
+            members.append((m.name, m.isdir(), lambda m=m: tar.extractfile(m)))
+        return members
+    if zipfile.is_zipfile(archive):
+        zf = stack.enter_context(zipfile.ZipFile(archive))
+        members = []
+        for info in zf.infolist():
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                raise DatasetError(f"refusing archive member that is a link: {info.filename!r}")
+            members.append((info.filename, info.is_dir(), lambda info=info: zf.open(info)))
+        return members
+    raise DatasetError(f"{archive}: not a tar or zip archive")
+
+
 def extract(archive: Path, target: Path, strip_prefix: str = "") -> Path:
     """Unpack a .tar(.gz/.bz2/.xz) or .zip into ``target``.
 
@@ -89,31 +113,15 @@ def extract(archive: Path, target: Path, strip_prefix: str = "") -> Path:
         raise DatasetError(f"{target} already exists; remove it to unpack again")
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.")).resolve()
     try:
-        if tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tar:
-                members = tar.getmembers()
-                for m in members:
-                    if not (m.isfile() or m.isdir()):
-                        raise DatasetError(f"refusing archive member that is a link or special file: {m.name!r}")
-                    dest = _safe_target(staging, m.name, strip_prefix)
-                    if dest is None or m.isdir():
-                        continue
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    with tar.extractfile(m) as src, open(dest, "wb") as out:
-                        shutil.copyfileobj(src, out)
-        elif zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                        raise DatasetError(f"refusing archive member that is a link: {info.filename!r}")
-                    dest = _safe_target(staging, info.filename, strip_prefix)
-                    if dest is None or info.is_dir():
-                        continue
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(dest, "wb") as out:
-                        shutil.copyfileobj(src, out)
-        else:
-            raise DatasetError(f"{archive}: not a tar or zip archive")
+        with contextlib.ExitStack() as stack:
+            members = _members(archive, stack)
+            destinations = [_safe_target(staging, name, strip_prefix) for name, _, _ in members]
+            for (_, is_dir, open_member), dest in zip(members, destinations):
+                if dest is None or is_dir:
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with open_member() as src, open(dest, "wb") as out:
+                    shutil.copyfileobj(src, out)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
