@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export SONOGRAM_DATA=${SONOGRAM_DATA:-$(cd .. && pwd)/shared/data}
 .venv/bin/sonogram datasets
+echo
+.venv/bin/sonogram datasets fsdd

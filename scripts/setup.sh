@@ -8,7 +8,7 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     # shellcheck disable=SC2086
-    .venv/bin/pip install --quiet ${TORCH_SPEC:-torch==2.13.0}
+    .venv/bin/pip install --quiet ${TORCH_SPEC:-torch==2.13.0} 2>&1 | grep -v "^WARNING: Location" || true
 fi
 .venv/bin/pip install --quiet -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import sonogram, torch; print(f'sonogram {sonogram.__version__} with torch {torch.__version__}')"

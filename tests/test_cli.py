@@ -26,3 +26,23 @@ def test_user_error_is_one_line_without_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("sonogram download: error: could not download") and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_dataset_detail_shows_speaker_disjoint_folds(shared_data, capsys):
+    assert main(["datasets", "fsdd", "--data-root", str(shared_data), "--json"]) == 0
+    detail = json.loads(capsys.readouterr().out)
+    assert detail["per_class"] == {str(d): 300 for d in range(10)}
+    assert [f["shared_speakers"] for f in detail["splits"]["loso"]] == [0] * 6
+    assert detail["splits"]["official"][0]["test"] == 300
+
+
+def test_dataset_options_reach_the_loader(tmp_path, capsys):
+    from sonogram.datasets.synth import write_speech_commands
+
+    write_speech_commands(tmp_path, "v0.02", ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+                                              "bed"], speakers=["a1", "b2", "c3"], seconds=0.1, noise_seconds=20)
+    assert main(["datasets", "speech_commands", "--option", "task=12", "--data-root", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["classes"] == 12
+    assert main(["datasets", "speech_commands", "--option", "task=13", "--data-root", str(tmp_path)]) == 2
+    assert "unknown task '13'; valid: '12', 'words'" in capsys.readouterr().err
+    assert main(["datasets", "fsdd", "--option", "oops", "--data-root", str(tmp_path)]) == 2

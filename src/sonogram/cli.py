@@ -28,8 +28,14 @@ def _data_root(p: argparse.ArgumentParser) -> None:
 
 
 def _datasets_args(p: argparse.ArgumentParser) -> None:
+    from sonogram.datasets import LOADERS
+
+    p.add_argument("name", nargs="?", choices=sorted(LOADERS), help="show one dataset in detail: classes, speakers, splits")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="loader option for NAME, e.g. task=12 or version=v0.01 (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     _data_root(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object per dataset")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
 
 # Datasets `sonogram datasets` looks for, with the options that select each variant.
@@ -47,6 +53,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     from sonogram.datasets import DatasetError, load_dataset, resolve_data_root
 
     root = resolve_data_root(args.data_root)
+    if args.name:
+        return _show_dataset(args, root)
     rows = []
     for name, options in LISTED:
         try:
@@ -67,6 +75,45 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         else:
             print(f"{row['name']:<28}{row['clips']:>8}{row['classes']:>9}{row['speakers']:>10}"
                   f"{row['sample_rate']:>8}  {', '.join(row['splits'])}")
+    return 0
+
+
+def _parse_options(pairs: list[str]) -> dict[str, object]:
+    from sonogram.errors import ConfigError
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"option {pair!r} is not KEY=VALUE")
+        options[key] = int(value) if value.isdigit() else value
+    return options
+
+
+def _show_dataset(args: argparse.Namespace, root) -> int:
+    from sonogram.datasets import load_dataset, speaker_overlap
+
+    corpus = load_dataset(args.name, root, **_parse_options(args.option))
+    summary = corpus.summary()
+    summary["splits"] = {}
+    for protocol in sorted(corpus.protocols):
+        summary["splits"][protocol] = [
+            {"name": split.name, **{part: len(idx) for part, idx in split.parts().items()},
+             "shared_speakers": len(speaker_overlap(corpus, split))}
+            for split in corpus.splits(protocol, args.seed)
+        ]
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{summary['name']}: {summary['clips']} clips, {summary['classes']} classes, "
+          f"{summary['speakers']} speakers, {summary['sample_rate']} Hz")
+    print("clips per class: " + ", ".join(f"{label}={n}" for label, n in summary["per_class"].items()))
+    for protocol, folds in summary["splits"].items():
+        disjoint = "speaker-disjoint" if protocol in corpus.speaker_disjoint else "speakers shared by design"
+        print(f"split {protocol!r} ({len(folds)} fold{'s' * (len(folds) > 1)}, {disjoint}):")
+        for fold in folds:
+            print(f"  {fold['name']:<22} train {fold['train']:>6}  val {fold['val']:>6}  test {fold['test']:>6}"
+                  f"  speakers in two parts: {fold['shared_speakers']}")
     return 0
 
 

@@ -73,6 +73,7 @@ def _silence_clips(folder: Path, per_part: dict[str, int], seed: int) -> dict[st
 
 def load(root: Path, version: str = "v0.02", task: str = "12", seed: int = 0) -> Corpus:
     """Load the release layout under ``root / speech_commands_{version}``; ``seed`` places the silence cuts."""
+    task = str(task)
     if version not in VERSIONS:
         raise DatasetError(f"Speech Commands: unknown version {version!r}; valid: {', '.join(VERSIONS)}")
     if task not in ("12", "words"):
