@@ -12,8 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -181,7 +179,7 @@ class MelScale(nn.Module):
         self.register_buffer("fb", fb.float())  # (n_stft, n_mels)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(spec.transpose(-1, -2), self.fb).transpose(-1, -2)  # (..., frames, n_mels) -> (..., n_mels, frames)
+        return Fn.apply_over_freq(spec, self.fb)
 
 
 class MelSpectrogram(nn.Module):
@@ -252,7 +250,7 @@ class MFCC(nn.Module):
         """``(..., time) -> (..., 1 + deltas, n_mfcc, frames)``."""
         mel = self.mel(waveform)
         mel = torch.log(mel + 1e-6) if self.log_mels else self.to_db(mel)
-        mfcc = torch.matmul(mel.transpose(-1, -2), self.dct).transpose(-1, -2)  # (..., 1, n_mfcc, frames)
+        mfcc = Fn.apply_over_freq(mel, self.dct)  # (..., 1, n_mfcc, frames)
         channels = [mfcc]
         for _ in range(self.deltas):
             channels.append(Fn.compute_deltas(channels[-1], self.delta_win_length))

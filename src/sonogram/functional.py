@@ -95,11 +95,17 @@ def spectrogram(
     return spec.abs().pow(power)
 
 
+# Slaney's mel scale: linear below 1 kHz, logarithmic above.
+_SLANEY_F_SP = 200.0 / 3
+_SLANEY_MIN_LOG_HZ = 1000.0
+_SLANEY_MIN_LOG_MEL = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
+_SLANEY_LOGSTEP = math.log(6.4) / 27.0
+
+
 def hz_to_mel(freq: torch.Tensor, mel_scale: str = "htk") -> torch.Tensor:
     if mel_scale == "htk":
         return 2595.0 * torch.log10(1.0 + freq / 700.0)
-    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
-    min_log_mel = min_log_hz / f_sp
+    f_sp, min_log_hz, min_log_mel, logstep = _SLANEY_F_SP, _SLANEY_MIN_LOG_HZ, _SLANEY_MIN_LOG_MEL, _SLANEY_LOGSTEP
     return torch.where(freq >= min_log_hz, min_log_mel + torch.log(freq.clamp(min=1e-10) / min_log_hz) / logstep,
                        freq / f_sp)
 
@@ -107,8 +113,7 @@ def hz_to_mel(freq: torch.Tensor, mel_scale: str = "htk") -> torch.Tensor:
 def mel_to_hz(mels: torch.Tensor, mel_scale: str = "htk") -> torch.Tensor:
     if mel_scale == "htk":
         return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
-    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
-    min_log_mel = min_log_hz / f_sp
+    f_sp, min_log_hz, min_log_mel, logstep = _SLANEY_F_SP, _SLANEY_MIN_LOG_HZ, _SLANEY_MIN_LOG_MEL, _SLANEY_LOGSTEP
     return torch.where(mels >= min_log_mel, min_log_hz * torch.exp(logstep * (mels - min_log_mel)), f_sp * mels)
 
 
@@ -138,6 +143,11 @@ def melscale_fbanks(n_freqs: int, f_min: float, f_max: float, n_mels: int, sampl
     if norm == "slaney":
         fb = fb * (2.0 / (f_pts[2 : n_mels + 2] - f_pts[:n_mels])).unsqueeze(0)
     return fb
+
+
+def apply_over_freq(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """Map the frequency axis through ``matrix (freq_in, freq_out)``: ``(..., freq_in, frames) -> (..., freq_out, frames)``."""
+    return torch.matmul(x.transpose(-1, -2), matrix).transpose(-1, -2)  # (..., frames, freq_out) -> (..., freq_out, frames)
 
 
 def amplitude_to_db(x: torch.Tensor, multiplier: float = 10.0, amin: float = 1e-10, ref: float = 1.0,

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
