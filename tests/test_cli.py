@@ -46,3 +46,26 @@ def test_dataset_options_reach_the_loader(tmp_path, capsys):
     assert main(["datasets", "speech_commands", "--option", "task=13", "--data-root", str(tmp_path)]) == 2
     assert "unknown task '13'; valid: '12', 'words'" in capsys.readouterr().err
     assert main(["datasets", "fsdd", "--option", "oops", "--data-root", str(tmp_path)]) == 2
+
+
+def test_design_show_prints_the_layer_table(capsys):
+    assert main(["design", "show", "recipes/designs/fftconv.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "frontend.1_spectrogram" in out and "(-1, 1, 65, 122)" in out and "total params: 42,324" in out
+    assert main(["design", "show", "recipes/designs/rnn_logmel.yaml", "--set", "model.hidden=32", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["design"]["model"]["hidden"] == 32 and shown["params"] == sum(r["params"] for r in shown["layers"])
+
+
+def test_design_show_matches_a_budget(capsys):
+    assert main(["design", "show", "recipes/designs/rnn_logmel.yaml", "--budget", "50000", "--scale", "hidden",
+                 "--json"]) == 0
+    assert abs(json.loads(capsys.readouterr().out)["params"] - 50_000) < 2_500
+
+
+def test_design_errors_are_one_line(capsys):
+    assert main(["design", "show", "recipes/designs/fftconv.yaml", "--set", "model.conv_size=16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "sonogram design: error: model.conv_size=16 is larger than model.frame_size=8 FFT frames it convolves"
+    assert main(["design", "show", "missing.yaml"]) == 2
+    assert "missing.yaml: no such config file" in capsys.readouterr().err

@@ -132,6 +132,38 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _design_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["show"], help="show: print the layer table of a design")
+    p.add_argument("file", help="design YAML (or a recipe, whose design section is used)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a design key, e.g. model.hidden=[64,64] or frontend.0.n_mels=64 (repeatable)")
+    p.add_argument("--budget", type=int, help="scale --scale KEY so the model has about this many parameters")
+    p.add_argument("--scale", metavar="KEY", help="integer (or list) model argument that --budget scales, e.g. hidden")
+    p.add_argument("--json", action="store_true", help="print the rows and totals as JSON")
+
+
+@command("design", "show a network design: layers, output shapes and parameter counts", _design_args)
+def cmd_design(args: argparse.Namespace) -> int:
+    from sonogram.config import to_dict
+    from sonogram.design import build_network, count_params, load_design, match_budget, summary, summary_rows
+    from sonogram.errors import ConfigError
+
+    design = load_design(args.file, args.overrides)
+    if (args.budget is None) != (args.scale is None):
+        raise ConfigError("--budget and --scale go together")
+    if args.budget is not None:
+        design, _ = match_budget(design, args.budget, args.scale)
+    network = build_network(design)
+    if args.json:
+        print(json.dumps({"design": to_dict(design), "layers": summary_rows(network),
+                          "params": count_params(network), "trainable": count_params(network, True)}))
+        return 0
+    if args.budget is not None:
+        print(f"model.{args.scale} = {design.model[args.scale]} for a budget of {args.budget:,} parameters")
+    print(summary(network))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sonogram", description="Classify spoken words from audio.")
     parser.add_argument("--version", action="version", version=f"sonogram {__version__}")

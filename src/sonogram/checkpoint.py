@@ -1,0 +1,68 @@
+"""``model.pt``: design, label names and weights in plain torch types, loadable with ``weights_only=True``.
+
+Loading needs only torch and sonogram's design code, never the training framework.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from sonogram.design import DesignConfig, build_network
+    >>> net = build_network(DesignConfig(sample_rate=8000, num_samples=800, num_classes=2,
+    ...                                  frontend=[{"name": "waveform"}], model={"name": "mlp", "hidden": [4]}))
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.pt"
+    >>> save_checkpoint(path, net, ["no", "yes"])
+    >>> loaded, checkpoint = load_checkpoint(path)
+    >>> checkpoint["labels"]
+    ['no', 'yes']
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from sonogram import __version__
+from sonogram.config import to_dict
+from sonogram.design import Network, build_network
+from sonogram.errors import ConfigError
+
+FORMAT = "sonogram.model/1"
+
+
+def atomic_torch_save(obj, path: str | Path) -> None:
+    """Write to a temporary file beside ``path``, fsync, then rename: a crash never leaves a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_checkpoint(path: str | Path, network: Network, labels: list[str], **extra) -> None:
+    """Save ``{"format", "version", "design", "labels", "state_dict", **extra}`` atomically."""
+    if len(labels) != network.design.num_classes:
+        raise ConfigError(f"{len(labels)} labels for a network with {network.design.num_classes} outputs")
+    state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
+    atomic_torch_save({"format": FORMAT, "version": __version__, "design": to_dict(network.design),
+                       "labels": list(labels), "state_dict": state, **extra}, path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Network, dict]:
+    """Rebuild the network from ``model.pt`` in eval mode; returns it and the checkpoint dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such model file")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise ConfigError(f"{path}: not a readable sonogram model ({type(exc).__name__})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a sonogram model file (expected format {FORMAT!r})")
+    network = build_network(checkpoint["design"])
+    network.load_state_dict(checkpoint["state_dict"])
+    return network.to(map_location).eval(), checkpoint

@@ -1,0 +1,284 @@
+"""Network designs: a typed config that wires a front-end chain and a model into one ``nn.Module``.
+
+A design names its layers the way the net-designer GUI wires nodes: sound input (``sample_rate``,
+``num_samples``), front-end process nodes, then a model that ends in the classification head.
+Every layer's input size is found by shape propagation, so nobody computes a flattened size by hand.
+
+Example:
+    >>> design = DesignConfig(sample_rate=8000, num_samples=8000, num_classes=10,
+    ...                       frontend=[{"name": "log_mel", "n_fft": 256, "hop_length": 128, "n_mels": 40}],
+    ...                       model={"name": "cnn", "channels": [8, 16]})
+    >>> net = build_network(design)
+    >>> net(torch.zeros(4, 8000)).shape, net.feature_shape
+    (torch.Size([4, 10]), (1, 40, 63))
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sonogram import frontends as fe
+from sonogram.config import apply_overrides, from_dict, load_yaml, to_dict
+from sonogram.errors import ConfigError
+from sonogram.models import MODELS
+
+# Front-end layer names -> (module, what it takes: "wave" (..., time) or "features" (..., C, F, T)).
+FRONTENDS: dict[str, tuple[type[nn.Module], str]] = {
+    "waveform": (fe.Waveform, "wave"),
+    "decimate": (fe.Decimate, "wave"),
+    "fft": (fe.FFT, "wave"),
+    "spectrogram": (fe.Spectrogram, "wave"),
+    "mel_spectrogram": (fe.MelSpectrogram, "wave"),
+    "log_mel": (fe.LogMelSpectrogram, "wave"),
+    "mfcc": (fe.MFCC, "wave"),
+    "learnable_stft": (fe.LearnableSTFT, "wave"),
+    "amplitude_to_db": (fe.AmplitudeToDB, "features"),
+    "normalize": (fe.Normalize, "features"),
+    "spec_augment": (fe.SpecAugment, "features"),
+}
+
+
+@dataclass
+class DesignConfig:
+    """A network design.
+
+    Attributes:
+        sample_rate: rate of the waveforms the network takes (Hz).
+        num_samples: clip length in samples; clips are padded or cut to it before the network.
+        num_classes: output size (set from the dataset's labels when training).
+        frontend: front-end layers in order, each ``{"name": <one of FRONTENDS>, **arguments}``.
+        model: ``{"name": <one of MODELS>, **arguments}``.
+    """
+
+    sample_rate: int = 16000
+    num_samples: int = 16000
+    num_classes: int = 10
+    frontend: list[dict] = field(default_factory=lambda: [{"name": "log_mel", "n_mels": 40}])
+    model: dict = field(default_factory=lambda: {"name": "cnn"})
+
+
+class Network(nn.Module):
+    """Waveforms in, logits out: ``(batch, num_samples) -> (batch, num_classes)``."""
+
+    def __init__(self, design: DesignConfig, frontend: nn.Sequential, model: nn.Module,
+                 feature_shape: tuple[int, int, int]):
+        super().__init__()
+        self.design, self.feature_shape = design, feature_shape
+        self.frontend, self.model = frontend, model
+
+    def features(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(batch, num_samples) -> (batch, channel, freq, frames)``."""
+        if waveform.shape[-1] != self.design.num_samples:
+            raise ValueError(f"the network takes clips of {self.design.num_samples} samples, got {waveform.shape[-1]}")
+        return self.frontend(waveform)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self.model(self.features(waveform))
+
+    @property
+    def has_frames(self) -> bool:
+        return hasattr(self.model, "frame_logits")
+
+    def frame_logits(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(batch, num_samples) -> (batch, windows, classes)`` for models that classify windows of frames."""
+        if not self.has_frames:
+            raise ConfigError(f"model {self.design.model['name']!r} gives one prediction per clip, not per frame")
+        return self.model.frame_logits(self.features(waveform))
+
+
+def _layer_arguments(cls: type[nn.Module]) -> list[str]:
+    names = [p.name for p in inspect.signature(cls).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    if cls is fe.LogMelSpectrogram:
+        names += _layer_arguments(fe.MelSpectrogram)
+    return names
+
+
+def build_frontend(design: DesignConfig) -> tuple[nn.Sequential, tuple[int, int, int]]:
+    """Build the front-end layers and propagate a clip through them; returns the layers and ``(C, F, T)``."""
+    if not design.frontend:
+        raise ConfigError("frontend is empty; start it with a layer that makes features, e.g. waveform or log_mel")
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    rate = float(design.sample_rate)
+    x = torch.zeros(1, design.num_samples)
+    for i, entry in enumerate(design.frontend):
+        where = f"frontend.{i}"
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise ConfigError(f"{where}: expected a mapping with a 'name' (one of {', '.join(FRONTENDS)}), got {entry!r}")
+        args = {k: v for k, v in entry.items() if k != "name"}
+        name = entry["name"]
+        if name not in FRONTENDS:
+            raise ConfigError(f"{where}: unknown front-end {name!r}; valid: {', '.join(FRONTENDS)}")
+        cls, takes = FRONTENDS[name]
+        is_wave = x.ndim == 2
+        if (takes == "wave") != is_wave:
+            got = "a waveform" if is_wave else f"features {tuple(x.shape[1:])}"
+            want = "a waveform" if takes == "wave" else "features (put a spectral layer before it)"
+            raise ConfigError(f"{where} ({name}) takes {want} but receives {got}")
+        valid = _layer_arguments(cls)
+        for key in args:
+            if key not in valid:
+                qualified = f"{where}.{key}"
+                raise ConfigError(f"unknown key {qualified!r} for {name}; valid keys: {', '.join(valid)}")
+        if "sample_rate" in valid and "sample_rate" not in args:
+            args["sample_rate"] = int(rate)
+        if cls is fe.Normalize:
+            args.setdefault("channels", x.shape[1])
+            args.setdefault("n_freqs", x.shape[2])
+        try:
+            layer = cls(**args)
+        except ConfigError as exc:
+            raise ConfigError(f"{where} ({name}): {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where} ({name}): invalid arguments: {exc}") from None
+        layer.eval()
+        try:
+            with torch.no_grad():
+                x = layer(x)
+        except (RuntimeError, ValueError) as exc:
+            raise ConfigError(f"{where} ({name}) cannot take its input {tuple(x.shape[1:])}: "
+                              f"{str(exc).splitlines()[0]}") from None
+        if cls is fe.Decimate:
+            rate /= layer.rate
+        layers[f"{i}_{name}"] = layer
+    if x.ndim != 4:
+        raise ConfigError(f"the front-end ends in a waveform {tuple(x.shape[1:])}; end it with a layer that makes "
+                          f"features (waveform, fft, spectrogram, log_mel, mfcc, ...)")
+    frontend = nn.Sequential(layers)
+    frontend.train()
+    return frontend, tuple(x.shape[1:])
+
+
+def build_model(design: DesignConfig, feature_shape: tuple[int, int, int]) -> nn.Module:
+    """The model named in ``design.model``, built for features of ``feature_shape``."""
+    spec = design.model
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ConfigError(f"model: expected a mapping with a 'name' (one of {', '.join(MODELS)}), got {spec!r}")
+    if spec["name"] not in MODELS:
+        raise ConfigError(f"model: unknown model {spec['name']!r}; valid: {', '.join(MODELS)}")
+    config_cls, model_cls = MODELS[spec["name"]]
+    config = from_dict(config_cls, {k: v for k, v in spec.items() if k != "name"}, "model")
+    return model_cls(config, feature_shape, design.num_classes)
+
+
+def build_network(design: DesignConfig | dict) -> Network:
+    """A :class:`Network` from a design (dataclass or plain dict)."""
+    if isinstance(design, dict):
+        design = from_dict(DesignConfig, design, "design")
+    if design.sample_rate < 1 or design.num_samples < 1 or design.num_classes < 2:
+        raise ConfigError(f"sample_rate and num_samples must be positive and num_classes >= 2, got "
+                          f"{design.sample_rate}, {design.num_samples}, {design.num_classes}")
+    frontend, feature_shape = build_frontend(design)
+    return Network(design, frontend, build_model(design, feature_shape), feature_shape)
+
+
+def load_design(path: str | Path, overrides: list[str] = ()) -> DesignConfig:
+    """A design from YAML (a design file, or a recipe whose ``design`` section is one), with overrides."""
+    data = load_yaml(path)
+    if "design" in data:
+        data = data["design"]
+    return from_dict(DesignConfig, apply_overrides(data, list(overrides)), "design")
+
+
+def count_params(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (buffers such as filterbanks are not counted)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def summary_rows(network: Network) -> list[dict]:
+    """One row per front-end layer and per top-level model layer: name, type, output shape, parameters."""
+    rows: list[dict] = []
+    named = [(f"frontend.{name}", m) for name, m in network.frontend.named_children()]
+    named += [(f"model.{name}", m) for name, m in network.model.named_children()]
+    hooks = []
+    for name, module in named:
+        def record(module, inputs, output, name=name):
+            out = output[0] if isinstance(output, tuple) else output
+            rows.append({"layer": name, "type": type(module).__name__, "output": [-1, *out.shape[1:]],
+                         "params": count_params(module)})
+        hooks.append(module.register_forward_hook(record))
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad():
+            logits = network(torch.zeros(1, network.design.num_samples))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        network.train(was_training)
+    seen = {row["layer"] for row in rows}
+    rows += [{"layer": f"model.{name}", "type": type(m).__name__, "output": None, "params": count_params(m)}
+             for name, m in network.model.named_children() if f"model.{name}" not in seen]
+    direct = sum(p.numel() for p in network.model.parameters(recurse=False))
+    if direct:
+        rows.append({"layer": "model (own)", "type": "Parameter", "output": None, "params": direct})
+    rows.append({"layer": "logits", "type": "", "output": [-1, *logits.shape[1:]], "params": 0})
+    return rows
+
+
+def summary(network: Network) -> str:
+    """A Keras-style table of layers, output shapes and parameter counts."""
+    rows = summary_rows(network)
+    lines = [f"{'layer':<34}{'type':<26}{'output shape':<24}{'params':>10}", "-" * 94]
+    for row in rows:
+        shape = "" if row["output"] is None else "(" + ", ".join(map(str, row["output"])) + ")"
+        lines.append(f"{row['layer']:<34}{row['type']:<26}{shape:<24}{row['params']:>10,}")
+    total, trainable = count_params(network), count_params(network, trainable_only=True)
+    lines += ["-" * 94, f"total params: {total:,}   trainable: {trainable:,}   "
+              f"input: ({network.design.num_samples},) samples at {network.design.sample_rate} Hz"]
+    return "\n".join(lines)
+
+
+def match_budget(design: DesignConfig, budget: int, key: str) -> tuple[DesignConfig, int]:
+    """Scale the integer (or list of integers) model argument ``key`` so the parameter count is nearest ``budget``.
+
+    For a fair comparison of families at equal size, e.g. ``match_budget(lstm, 100_000, "hidden")``.
+    """
+    if key not in design.model:
+        config_cls = MODELS[design.model["name"]][0]
+        default = getattr(config_cls(), key, None)
+        if default is None:
+            raise ConfigError(f"model {design.model['name']!r} has no argument {key!r} to scale")
+        base = default
+    else:
+        base = design.model[key]
+    if isinstance(base, int) and not isinstance(base, bool):
+        scaled = lambda s: max(1, round(base * s))  # noqa: E731
+    elif isinstance(base, (list, tuple)) and all(isinstance(v, int) for v in base):
+        scaled = lambda s: [max(1, round(v * s)) for v in base]  # noqa: E731
+    else:
+        raise ConfigError(f"model.{key} must be an integer or a list of integers to scale, got {base!r}")
+    tried: dict[str, tuple[int, DesignConfig] | None] = {}
+
+    def params_at(exponent: float) -> tuple[int, DesignConfig] | None:
+        value = scaled(2.0 ** exponent)
+        if repr(value) not in tried:
+            candidate = DesignConfig(**{**to_dict(design), "model": {**design.model, key: value}})
+            try:
+                tried[repr(value)] = (count_params(build_network(candidate)), candidate)
+            except ConfigError:
+                tried[repr(value)] = None
+        return tried[repr(value)]
+
+    # Walk the scale in quarter octaves from 1 until the count crosses the budget (it grows with the
+    # scale), then scan finely around the nearest point.
+    direction = 1 if (params_at(0.0) or (0, None))[0] < budget else -1
+    walked = [0.0]
+    while abs(walked[-1]) < 6:
+        walked.append(walked[-1] + direction / 4)
+        hit = params_at(walked[-1])
+        if hit and (hit[0] >= budget if direction > 0 else hit[0] <= budget):
+            break
+    valid = [e for e in walked if params_at(e)]
+    if not valid:
+        raise ConfigError(f"no value of model.{key} gives a valid network")
+    fine_centre = min(valid, key=lambda e: abs(params_at(e)[0] - budget))
+    for step in range(-20, 21):
+        params_at(fine_centre + step / 80)
+    params, best = min((hit for hit in tried.values() if hit), key=lambda hit: abs(hit[0] - budget))
+    return best, params
