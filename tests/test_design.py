@@ -98,6 +98,7 @@ def test_frame_logits_follow_the_windows():
     ({"frontend": []}, r"frontend is empty"),
     ({"frontend": [{"name": "spectrogram", "n_fft": 4096}]}, r"frontend.0 \(spectrogram\)"),
     ({"frontend": [{"name": "spectrogram", "hop_length": -5}]}, r"hop_length"),
+    ({"frontend": [{"name": "fft"}, {"name": "normalize"}]}, r"frontend.1 \(normalize\) cannot take its input \(1, 801, 1\): .*use per: clip"),
     ({"model": {"name": "resnet"}}, r"unknown model 'resnet'; valid: mlp, fftconv"),
     ({"model": {"name": "cnn", "chanels": [8]}}, r"unknown key 'model.chanels'; valid keys: channels"),
     ({"model": {"name": "mlp", "hidden": "wide"}}, r"model.hidden: expected a list"),

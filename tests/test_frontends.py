@@ -312,3 +312,12 @@ def test_cuda_matches_cpu(name):
     layer = all_frontends()[name]
     x = torch.randn(4, 2000)
     torch.testing.assert_close(layer.cuda()(x.cuda()).cpu(), layer.cpu()(x), rtol=1e-4, atol=1e-3)
+
+
+def test_normalize_per_clip_uses_all_values():
+    x = torch.randn(3, 2, 5, 1) * 4 + 7
+    out = fe.Normalize("utterance", per="clip")(x)
+    assert torch.allclose(out.mean(dim=(1, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(out.std(dim=(1, 2, 3), correction=0), torch.ones(3), atol=1e-4)
+    with pytest.raises(ValueError, match="use per: clip"):
+        fe.Normalize("utterance")(x)

@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 from sonogram import __version__
 
@@ -164,6 +166,189 @@ def cmd_design(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("recipe", nargs=None if required else "?",
+                   help="recipe YAML, or the name of a bundled recipe (see `sonogram recipes`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a recipe key, e.g. train.epochs=5 or design.model.hidden=64 (repeatable)")
+    _data_root(p)
+
+
+def _load_recipe(args: argparse.Namespace):
+    from sonogram.recipe import load_recipe
+
+    overrides = list(args.overrides)
+    if args.data_root:
+        overrides.append(f"dataset.data_root={args.data_root}")
+    return load_recipe(args.recipe, overrides)
+
+
+def _free_run_dir(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``... : a new run never lands in a folder that holds one."""
+    candidate, n = base, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    _recipe_args(p, required=False)
+    p.add_argument("--out", help="run folder (default: runs/RECIPE_NAME, numbered if taken)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--json", action="store_true", help="print metrics.json instead of tables")
+
+
+@command("train", "train a recipe and leave a run folder (config, labels, model.pt, metrics, history)", _train_args)
+def cmd_train(args: argparse.Namespace) -> int:
+    from sonogram.errors import ConfigError
+    from sonogram.train import load_run_recipe, train_run
+
+    if args.resume:
+        if args.recipe or args.overrides:
+            raise ConfigError("--resume takes the recipe saved in the run folder; give no RECIPE or --set")
+        run_dir = Path(args.resume)
+        recipe = load_run_recipe(run_dir)
+        metrics = train_run(recipe, run_dir, resume=True)
+    else:
+        if not args.recipe:
+            raise ConfigError("give a RECIPE (a YAML file or a bundled name such as fsdd) or --resume RUN_DIR")
+        recipe = _load_recipe(args)
+        run_dir = Path(args.out) if args.out else _free_run_dir(Path("runs") / recipe.name)
+        metrics = train_run(recipe, run_dir)
+    if metrics is None:  # a non-zero DDP rank
+        return 0
+    _print_metrics(metrics, run_dir, args.json)
+    return 0
+
+
+def _print_metrics(metrics: dict, run_dir: Path, as_json: bool, parts: tuple[str, ...] = ("train", "val", "test")) -> None:
+    from sonogram.evaluate import confusion_table, report_table
+
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    print(f"run folder: {run_dir}")
+    for part in parts:
+        if part in metrics and part != "test":
+            m = metrics[part]
+            print(f"{part}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} ({m['clips']} clips)")
+    if "test" in metrics:
+        print(report_table(metrics["test"], "test"))
+        print("confusion (rows: true, columns: predicted)")
+        print(confusion_table(metrics["test"]))
+    if "params" in metrics:
+        print(f"params {metrics['params']:,}; {metrics['epochs']} epochs (best {metrics['best_epoch']}) in "
+              f"{metrics['train_seconds']:.1f} s on {metrics['device']}")
+
+
+def _cv_args(p: argparse.ArgumentParser) -> None:
+    _recipe_args(p)
+    p.add_argument("--out", help="folder for the fold runs and cv.json (default: runs/RECIPE_NAME-cv); "
+                                 "an existing one is resumed")
+    p.add_argument("--json", action="store_true", help="print cv.json")
+
+
+@command("cv", "cross-validate a recipe over every fold of its split; resumes finished folds", _cv_args)
+def cmd_cv(args: argparse.Namespace) -> int:
+    from sonogram.cv import cv_table, run_cv
+
+    recipe = _load_recipe(args)
+    out = Path(args.out) if args.out else Path("runs") / f"{recipe.name}-cv"
+    summary = run_cv(recipe, out)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"cross-validation folder: {out}")
+        print(cv_table(summary))
+    return 0
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run folder written by sonogram train")
+    p.add_argument("--part", choices=["train", "val", "test", "all"], default="test", help="which part (default test)")
+    _data_root(p)
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+@command("evaluate", "evaluate a run's model.pt on its own split (test by default)", _evaluate_args)
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from sonogram.data import prepare_fold
+    from sonogram.evaluate import classification_metrics, predict_probabilities
+    from sonogram.infer import load_run
+    from sonogram.train import load_run_recipe
+
+    recipe = load_run_recipe(args.run_dir)
+    if args.data_root:
+        recipe.dataset.data_root = args.data_root
+    network, checkpoint = load_run(args.run_dir)
+    data = prepare_fold(recipe)
+    parts = ("train", "val", "test") if args.part == "all" else (args.part,)
+    metrics = {}
+    for part in parts:
+        waveforms, targets = data.part(part)
+        predictions = predict_probabilities(network, waveforms).argmax(axis=1)
+        metrics[part] = classification_metrics(targets, predictions, checkpoint["labels"])
+    _print_metrics(metrics, Path(args.run_dir), args.json, parts)
+    if not args.json and "test" not in metrics:
+        from sonogram.evaluate import report_table
+
+        for part in parts:
+            print(report_table(metrics[part], part))
+    return 0
+
+
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run folder written by sonogram train")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched for .wav/.flac/.ogg)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file: path, label, probabilities")
+
+
+@command("predict", "predict the class of audio files with a trained run (any sample rate)", _predict_args)
+def cmd_predict(args: argparse.Namespace) -> int:
+    from sonogram.audio import AudioError
+    from sonogram.infer import load_run, predict_files
+
+    network, checkpoint = load_run(args.run_dir)
+    failed = 0
+    for result in predict_files(network, checkpoint["labels"], args.paths, checkpoint.get("align", "center")):
+        if isinstance(result, AudioError):
+            failed += 1
+            print(f"sonogram predict: error: {result}", file=sys.stderr)
+        elif args.json:
+            print(json.dumps(result.as_json()), flush=True)
+        else:
+            print(f"{result.path}\t{result.label}\t{result.probabilities[result.label]:.3f}", flush=True)
+    return 1 if failed else 0
+
+
+@command("recipes", "list the bundled recipes", lambda p: None)
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from sonogram.recipe import RECIPES_DIR, bundled_recipes
+
+    print(f"recipes in {RECIPES_DIR}  (run one with: sonogram train NAME)")
+    for name, description in bundled_recipes():
+        print(f"  {name:<28}{description}")
+    return 0
+
+
+def _lr_find_args(p: argparse.ArgumentParser) -> None:
+    _recipe_args(p)
+    p.add_argument("--out", default="lr_find.png", help="where to save the loss-vs-learning-rate plot")
+    p.add_argument("--min-lr", type=float, default=1e-6)
+    p.add_argument("--max-lr", type=float, default=1.0)
+    p.add_argument("--steps", type=int, default=100, help="training steps in the sweep")
+
+
+@command("lr-find", "sweep the learning rate, plot loss against it and suggest a value", _lr_find_args)
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from sonogram.lr_find import find_learning_rate
+
+    suggestion = find_learning_rate(_load_recipe(args), Path(args.out), args.min_lr, args.max_lr, args.steps)
+    print(f"suggested learning rate: {suggestion:.3g}  (plot: {args.out}; use --set optim.lr={suggestion:.3g})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sonogram", description="Classify spoken words from audio.")
     parser.add_argument("--version", action="version", version=f"sonogram {__version__}")
@@ -175,11 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sonogram.errors import USER_ERRORS
+    from sonogram.errors import USER_ERRORS, Interrupted
 
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:  # Lightning's device and tip messages, unless asked for
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     if args.command is None:
         parser.print_help()
         return 0
@@ -190,4 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(f"sonogram {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Interrupted as exc:
+        print(f"sonogram {args.command}: {exc}", file=sys.stderr)
         return 130

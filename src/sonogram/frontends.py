@@ -310,10 +310,12 @@ class LearnableSTFT(nn.Module):
 
 
 class Normalize(nn.Module):
-    """Feature normalisation per ``(channel, freq)`` row.
+    """Feature normalisation to zero mean and unit variance.
 
-    ``mode="utterance"``: mean/variance over each clip's own frames. ``mode="global"``: statistics
-    fitted on the training set with :meth:`fit` and kept as buffers (saved with the model).
+    ``mode="utterance"``: each clip's own statistics, per ``(channel, freq)`` row over its frames
+    (``per="row"``) or over the whole clip (``per="clip"``, needed when there is one frame, as after
+    :class:`FFT`). ``mode="global"``: per-row statistics fitted on the training set with :meth:`fit`
+    and kept as buffers (saved with the model).
 
     Example:
         >>> norm = Normalize("global", channels=1, n_freqs=2)
@@ -323,11 +325,14 @@ class Normalize(nn.Module):
                   [0.]]]])
     """
 
-    def __init__(self, mode: str = "utterance", channels: int = 1, n_freqs: int = 1, eps: float = 1e-5):
+    def __init__(self, mode: str = "utterance", per: str = "row", channels: int = 1, n_freqs: int = 1,
+                 eps: float = 1e-5):
         super().__init__()
         if mode not in ("utterance", "global"):
             raise ConfigError(f"Normalize mode must be 'utterance' or 'global', got {mode!r}")
-        self.mode, self.eps = mode, eps
+        if per not in ("row", "clip"):
+            raise ConfigError(f"Normalize per must be 'row' or 'clip', got {per!r}")
+        self.mode, self.per, self.eps = mode, per, eps
         self.register_buffer("mean", torch.zeros(channels, n_freqs, 1))
         self.register_buffer("std", torch.ones(channels, n_freqs, 1))
 
@@ -342,10 +347,14 @@ class Normalize(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(..., channel, freq, frames)`` in and out."""
         if self.mode == "global":
             return (x - self.mean) / self.std
-        mean = x.mean(dim=-1, keepdim=True)
-        std = x.std(dim=-1, keepdim=True, correction=0).clamp(min=self.eps)
+        dims = (-1,) if self.per == "row" else (-3, -2, -1)
+        if self.per == "row" and x.shape[-1] == 1:
+            raise ValueError("per-row normalisation over a single frame makes every value 0; use per: clip")
+        mean = x.mean(dim=dims, keepdim=True)
+        std = x.std(dim=dims, keepdim=True, correction=0).clamp(min=self.eps)
         return (x - mean) / std
 
 

@@ -1,0 +1,129 @@
+"""Waveform augmentation for training batches: time shift, gain, speed, added noise. Never used in evaluation.
+
+Each clip draws its own random values from the generator, so a seeded run is reproducible.
+
+Example:
+    >>> aug = WaveformAugment(AugmentConfig(time_shift=0.1, gain_db=6.0, speed=0.1, noise_prob=1.0), 8000)
+    >>> aug(torch.randn(4, 8000), torch.Generator().manual_seed(0)).shape
+    torch.Size([4, 8000])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sonogram.audio import load
+from sonogram.errors import ConfigError
+from sonogram.recipe import AugmentConfig
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def load_noise_bank(folder: str | Path, sample_rate: int) -> torch.Tensor:
+    """Every recording in ``folder`` resampled to ``sample_rate`` and joined end to end: ``(samples,)``."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if folder.is_dir() else []
+    if not files:
+        raise ConfigError(f"augment.noise_dir: no .wav/.flac/.ogg recordings in {folder}")
+    return torch.from_numpy(np.concatenate([load(p, sample_rate)[0] for p in files])).float()
+
+
+def coloured_noise(shape: tuple[int, int], exponent: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Noise with a ``1 / f ** exponent`` power spectrum per row (0 white, 1 pink, 2 brown), unit RMS."""
+    batch, length = shape
+    white = torch.randn(batch, length, generator=generator)
+    spectrum = torch.fft.rfft(white, dim=-1)  # (batch, freq)
+    freqs = torch.arange(1, spectrum.shape[-1] + 1, dtype=torch.float32)
+    spectrum = spectrum / freqs[None, :] ** (exponent[:, None] / 2)
+    noise = torch.fft.irfft(spectrum, n=length, dim=-1)
+    return noise / noise.square().mean(dim=-1, keepdim=True).sqrt().clamp(min=1e-8)
+
+
+class WaveformAugment(nn.Module):
+    """Random shift, gain, speed and noise on a batch ``(batch, time) -> (batch, time)``."""
+
+    def __init__(self, config: AugmentConfig, sample_rate: int, noise_bank: torch.Tensor | None = None):
+        super().__init__()
+        if not 0.0 <= config.noise_prob <= 1.0:
+            raise ConfigError(f"augment.noise_prob must be in [0, 1], got {config.noise_prob}")
+        if not 0.0 <= config.speed < 0.5:
+            raise ConfigError(f"augment.speed must be in [0, 0.5), got {config.speed}")
+        if len(config.noise_snr_db) != 2 or config.noise_snr_db[0] > config.noise_snr_db[1]:
+            raise ConfigError(f"augment.noise_snr_db must be [low, high], got {config.noise_snr_db}")
+        if config.time_shift < 0 or config.gain_db < 0:
+            raise ConfigError("augment.time_shift and augment.gain_db must be >= 0")
+        self.config, self.sample_rate = config, sample_rate
+        self.noise_bank = noise_bank
+
+    @property
+    def active(self) -> bool:
+        c = self.config
+        return bool(c.time_shift or c.gain_db or c.speed or c.noise_prob)
+
+    def forward(self, waveform: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``(batch, time)`` CPU waveforms in and out (it runs on the batch before it moves to the device)."""
+        c = self.config
+        batch, length = waveform.shape
+        x = waveform.float()
+        if c.speed:
+            x = self._speed(x, 1.0 + (torch.rand(batch, generator=generator) * 2 - 1) * c.speed)
+        if c.time_shift:
+            max_shift = int(c.time_shift * self.sample_rate)
+            x = self._shift(x, torch.randint(-max_shift, max_shift + 1, (batch,), generator=generator))
+        if c.gain_db:
+            gain_db = (torch.rand(batch, generator=generator) * 2 - 1) * c.gain_db
+            x = x * (10.0 ** (gain_db / 20))[:, None]
+        if c.noise_prob:
+            x = self._noise(x, generator)
+        return x
+
+    @staticmethod
+    def _speed(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+        """Play each clip ``factor`` times faster (linear interpolation), keeping the length and the centre."""
+        batch, length = x.shape
+        centre = (length - 1) / 2
+        positions = centre + (torch.arange(length, dtype=torch.float32)[None, :] - centre) * factor[:, None]
+        inside = (positions >= 0) & (positions <= length - 1)
+        positions = positions.clamp(0, length - 1)
+        left = positions.floor().long().clamp(max=length - 2)
+        frac = positions - left
+        out = torch.gather(x, 1, left) * (1 - frac) + torch.gather(x, 1, left + 1) * frac
+        return out * inside
+
+    @staticmethod
+    def _shift(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+        """Move each clip by ``shifts`` samples (positive: later), filling with zeros."""
+        length = x.shape[1]
+        source = torch.arange(length)[None, :] - shifts[:, None]  # (batch, time)
+        valid = (source >= 0) & (source < length)
+        return torch.gather(x, 1, source.clamp(0, length - 1)) * valid
+
+    def _noise(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        batch, length = x.shape
+        apply = torch.rand(batch, generator=generator) < self.config.noise_prob
+        if self.noise_bank is not None and len(self.noise_bank) > length:
+            starts = torch.randint(0, len(self.noise_bank) - length, (batch,), generator=generator)
+            noise = self.noise_bank[starts[:, None] + torch.arange(length)[None, :]]
+            noise = noise / noise.square().mean(dim=-1, keepdim=True).sqrt().clamp(min=1e-8)
+        else:
+            noise = coloured_noise((batch, length), torch.rand(batch, generator=generator) * 2, generator)
+        low, high = self.config.noise_snr_db
+        snr_db = low + torch.rand(batch, generator=generator) * (high - low)
+        signal_rms = x.square().mean(dim=-1).sqrt()
+        scale = signal_rms / 10.0 ** (snr_db / 20) * apply
+        return x + noise * scale[:, None]
+
+
+def describe(config: AugmentConfig) -> str:
+    parts = [f"shift <= {config.time_shift:g} s" if config.time_shift else "",
+             f"gain +-{config.gain_db:g} dB" if config.gain_db else "",
+             f"speed +-{100 * config.speed:g}%" if config.speed else "",
+             f"noise p={config.noise_prob:g} at {config.noise_snr_db[0]:g}-{config.noise_snr_db[1]:g} dB SNR"
+             if config.noise_prob else ""]
+    return ", ".join(p for p in parts if p) or "none"
+
+

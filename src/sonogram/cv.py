@@ -1,0 +1,100 @@
+"""Cross-validation: every fold of a recipe's split as its own run folder, summarised in ``cv.json``.
+
+Folds already finished are kept; an interrupted fold continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import yaml
+
+from sonogram.config import load_yaml, to_dict
+from sonogram.data import load_corpus
+from sonogram.errors import ConfigError
+from sonogram.evaluate import mean_std
+from sonogram.recipe import Recipe
+from sonogram.train import train_run, write_atomic, write_json
+
+log = logging.getLogger(__name__)
+
+
+HARDWARE_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "num_workers", "progress")
+
+
+def fold_dir(out_dir: Path, index: int, name: str) -> Path:
+    return out_dir / f"fold-{index:02d}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+
+
+def _check_same_recipe(out_dir: Path, recipe: Recipe) -> None:
+    """A cv folder holds one recipe: resuming with a different one would mix incomparable folds."""
+    saved = out_dir / "config.yaml"
+    resolved = to_dict(recipe)
+    if saved.is_file():
+        previous = load_yaml(saved)
+        for key in HARDWARE_KEYS:  # where it runs may change between sessions, not what it trains
+            previous.get("train", {}).pop(key, None)
+            resolved["train"].pop(key, None)
+        if previous != resolved:
+            raise ConfigError(f"{out_dir} holds cross-validation of a different recipe; pick another --out")
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(saved, yaml.safe_dump(to_dict(recipe), sort_keys=False))
+
+
+def run_cv(recipe: Recipe, out_dir: str | Path) -> dict:
+    """Train and evaluate every fold; returns (and writes) the ``cv.json`` summary."""
+    out_dir = Path(out_dir)
+    corpus = load_corpus(recipe)
+    recipe.design.num_classes = len(corpus.classes)
+    splits = corpus.splits(recipe.dataset.split, recipe.seed)
+    _check_same_recipe(out_dir, recipe)
+    folds = []
+    for index, split in enumerate(splits):
+        run_dir = fold_dir(out_dir, index, split.name)
+        fold_recipe = copy.deepcopy(recipe)
+        fold_recipe.dataset.fold = index
+        if (run_dir / "metrics.json").is_file():
+            log.info("fold %s already finished", split.name)
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+        elif (run_dir / "checkpoints" / "last.ckpt").is_file():
+            metrics = train_run(fold_recipe, run_dir, index, resume=True)
+        else:
+            if run_dir.exists():  # started but not one epoch finished: nothing worth keeping
+                shutil.rmtree(run_dir)
+            metrics = train_run(fold_recipe, run_dir, index)
+        if metrics is None:  # a non-zero DDP rank
+            continue
+        folds.append({"fold": split.name, "run": run_dir.name, "test_accuracy": metrics["test"]["accuracy"],
+                      "test_macro_f1": metrics["test"]["macro_f1"], "val_accuracy": metrics["val"]["accuracy"],
+                      "test_clips": metrics["test"]["clips"], "train_seconds": metrics["train_seconds"],
+                      "epochs": metrics["epochs"]})
+        write_json(out_dir / "cv.json", summarise(recipe, folds, len(splits)))
+    return summarise(recipe, folds, len(splits))
+
+
+def summarise(recipe: Recipe, folds: list[dict], total: int) -> dict:
+    summary = {"recipe": recipe.name, "dataset": recipe.dataset.name, "split": recipe.dataset.split,
+               "complete": len(folds) == total, "folds": folds}
+    if folds:
+        summary["test_accuracy"] = mean_std([f["test_accuracy"] for f in folds])
+        summary["test_macro_f1"] = mean_std([f["test_macro_f1"] for f in folds])
+        summary["train_seconds"] = round(sum(f["train_seconds"] for f in folds), 2)
+    return summary
+
+
+def cv_table(summary: dict) -> str:
+    lines = [f"{'fold':<26}{'test acc':>10}{'macro-F1':>10}{'clips':>8}{'epochs':>8}{'seconds':>10}"]
+    for f in summary["folds"]:
+        lines.append(f"{f['fold']:<26}{f['test_accuracy']:>10.4f}{f['test_macro_f1']:>10.4f}{f['test_clips']:>8}"
+                     f"{f['epochs']:>8}{f['train_seconds']:>10.1f}")
+    if summary["folds"]:
+        acc, f1 = summary["test_accuracy"], summary["test_macro_f1"]
+        lines.append(f"{'mean +- std':<26}{acc['mean']:>10.4f}{f1['mean']:>10.4f}   (+- {acc['std']:.4f} / "
+                     f"{f1['std']:.4f}; worst fold {acc['min']:.4f})")
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""Metrics for a classifier: accuracy, macro-F1, the per-class report and the confusion matrix.
+
+Example:
+    >>> m = classification_metrics([0, 1, 1, 2], [0, 1, 2, 2], ["a", "b", "c"])
+    >>> m["accuracy"], round(m["macro_f1"], 3), m["confusion"]
+    (0.75, 0.778, [[1, 0, 0], [0, 1, 1], [0, 0, 1]])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from sonogram.design import Network
+
+
+def classification_metrics(targets, predictions, labels: list[str]) -> dict:
+    """``{"accuracy", "macro_f1", "per_class": {label: {precision, recall, f1, support}}, "confusion"}``.
+
+    ``confusion[i][j]`` counts clips of class ``i`` predicted as ``j``.
+    """
+    targets, predictions = np.asarray(targets), np.asarray(predictions)
+    classes = list(range(len(labels)))
+    precision, recall, f1, support = precision_recall_fscore_support(targets, predictions, labels=classes,
+                                                                     zero_division=0)
+    present = support > 0
+    return {
+        "accuracy": float((targets == predictions).mean()) if len(targets) else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "clips": int(len(targets)),
+        "per_class": {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                      for label, p, r, f, s in zip(labels, precision, recall, f1, support)},
+        "confusion": confusion_matrix(targets, predictions, labels=classes).tolist(),
+    }
+
+
+@torch.no_grad()
+def predict_probabilities(network: Network, waveforms, batch_size: int = 256,
+                          device: str | torch.device = "cpu") -> np.ndarray:
+    """Class probabilities ``(clips, classes)`` for ``waveforms (clips, num_samples)`` (array or memmap)."""
+    network = network.to(device).eval()
+    out = []
+    for start in range(0, len(waveforms), batch_size):
+        batch = torch.as_tensor(np.asarray(waveforms[start:start + batch_size], dtype=np.float32), device=device)
+        out.append(network(batch).softmax(dim=-1).cpu())
+    classes = network.design.num_classes
+    return torch.cat(out).numpy() if out else np.zeros((0, classes), dtype=np.float32)
+
+
+def report_table(metrics: dict, title: str) -> str:
+    """The classification report as text: one row per class, then accuracy and macro averages."""
+    lines = [f"{title}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} "
+             f"({metrics['clips']} clips)",
+             f"  {'class':<14}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for label, row in metrics["per_class"].items():
+        lines.append(f"  {label:<14}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}"
+                     f"{row['support']:>10}")
+    return "\n".join(lines)
+
+
+def confusion_table(metrics: dict) -> str:
+    """The confusion matrix as text, rows = true class, columns = predicted class."""
+    labels = list(metrics["per_class"])
+    width = max(5, max(len(label) for label in labels) + 1)
+    lines = [" " * width + "".join(f"{label[:width - 1]:>{width}}" for label in labels)]
+    for label, row in zip(labels, metrics["confusion"]):
+        lines.append(f"{label[:width - 1]:>{width}}" + "".join(f"{n:>{width}}" for n in row))
+    return "\n".join(lines)
+
+
+def mean_std(values: list[float]) -> dict:
+    values = np.asarray(values, dtype=float)
+    return {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+            "max": float(values.max())}

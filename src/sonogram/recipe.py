@@ -1,0 +1,118 @@
+"""Recipes: dataset + split + network design + optimiser + schedule + augmentation + seed, as typed YAML.
+
+Example:
+    >>> recipe = recipe_from_dict({"dataset": {"name": "fsdd", "split": "loso"}, "train": {"epochs": 5}})
+    >>> recipe.dataset.split, recipe.train.epochs, recipe.optim.name
+    ('loso', 5, 'adamw')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sonogram.config import apply_overrides, from_dict, load_yaml
+from sonogram.design import DesignConfig
+
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+
+
+@dataclass
+class DatasetConfig:
+    """name: a dataset of ``sonogram datasets``; options: its loader options (e.g. ``task: "12"``);
+    split: the split protocol; fold: which fold ``train`` uses (``cv`` runs them all)."""
+
+    name: str = "fsdd"
+    options: dict = field(default_factory=dict)
+    split: str = "official"
+    fold: int = 0
+    data_root: str | None = None
+    align: Literal["center", "left"] = "center"
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adamw", "sgd"] = "adamw"
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    momentum: float = 0.9
+    label_smoothing: float = 0.0
+
+
+@dataclass
+class ScheduleConfig:
+    """onecycle (warm-up fraction ``warmup``), cosine (with linear warm-up) or constant."""
+
+    name: Literal["onecycle", "cosine", "constant"] = "onecycle"
+    warmup: float = 0.1
+
+
+@dataclass
+class AugmentConfig:
+    """Waveform augmentation, training only (SpecAugment is a front-end layer in the design).
+
+    time_shift: max shift in seconds (circular with zero fill); gain_db: max +- gain; speed: max
+    relative speed change (also shifts pitch); noise_prob: chance of added noise at an SNR drawn from
+    ``noise_snr_db``; noise_dir: a folder of noise recordings (e.g. Speech Commands
+    ``_background_noise_``), else coloured noise is generated.
+    """
+
+    time_shift: float = 0.0
+    gain_db: float = 0.0
+    speed: float = 0.0
+    noise_prob: float = 0.0
+    noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
+    noise_dir: str | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Trainer settings. ``accelerator``/``devices``/``strategy``/``num_nodes``/``precision`` go to Lightning."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    patience: int = 10
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    num_workers: int = 0
+    gradient_clip: float | None = 5.0
+    progress: bool = True
+
+
+@dataclass
+class Recipe:
+    name: str = "recipe"
+    seed: int = 0
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    design: DesignConfig = field(default_factory=DesignConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def recipe_from_dict(data: dict, overrides: list[str] = ()) -> Recipe:
+    return from_dict(Recipe, apply_overrides(data, list(overrides)), "")
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    """A recipe from YAML (a path, or the name of a bundled recipe such as ``fsdd``) with ``--set`` overrides."""
+    path = Path(path)
+    if not path.exists() and (RECIPES_DIR / f"{path.name}.yaml").is_file() and len(path.parts) == 1:
+        path = RECIPES_DIR / f"{path.name}.yaml"
+    data = load_yaml(path)
+    data.setdefault("name", path.stem)
+    return recipe_from_dict(data, overrides)
+
+
+def bundled_recipes() -> list[tuple[str, str]]:
+    """``(name, first comment line)`` for each recipe shipped in ``recipes/``."""
+    rows = []
+    for path in sorted(RECIPES_DIR.glob("*.yaml")):
+        first = path.read_text().splitlines()[:1]
+        rows.append((path.stem, first[0].lstrip("# ").strip() if first and first[0].startswith("#") else ""))
+    return rows
