@@ -281,3 +281,34 @@ def test_ddp_on_two_cpu_processes(recipe_file, tmp_path):
 def test_recipe_errors():
     with pytest.raises(ConfigError, match="no such config file"):
         load_recipe("no_such_recipe")
+
+
+@pytest.fixture(scope="module")
+def all_layouts(tmp_path_factory) -> Path:
+    """Small synthetic corpora in every layout the bundled recipes read."""
+    from sonogram.datasets import synth
+    from sonogram.datasets.speech_commands import KEYWORDS
+
+    root = tmp_path_factory.mktemp("layouts")
+    synth.write_fsdd(root, speakers=("ann", "bob", "cy", "dee", "eve", "fay"), takes=6, seconds=0.2)
+    synth.write_speech_commands(root, "v0.02", KEYWORDS + ["bed", "cat"], [f"s{i:02d}" for i in range(12)],
+                                seconds=0.2, noise_seconds=12.0)
+    synth.write_speech_commands_test_set(root, [f"t{i:02d}" for i in range(10)], silences=5)
+    synth.write_audiomnist(root, seconds=0.1)
+    return root
+
+
+def test_bundled_recipes_read_their_datasets(all_layouts):
+    """Each recipe's dataset, loader options, split, fold and noise folder exist in the real layout."""
+    from sonogram.augment import load_noise_bank
+    from sonogram.data import load_corpus
+    from sonogram.recipe import bundled_recipes
+
+    for name, _ in bundled_recipes():
+        recipe = load_recipe(name, [f"dataset.data_root={all_layouts}"])
+        corpus = load_corpus(recipe)
+        folds = corpus.splits(recipe.dataset.split, recipe.seed)
+        assert 0 <= recipe.dataset.fold < len(folds), name
+        assert recipe.dataset.split in corpus.speaker_disjoint or recipe.dataset.split == "official", name
+        if recipe.augment.noise_dir:
+            assert len(load_noise_bank(all_layouts / recipe.augment.noise_dir, recipe.design.sample_rate)) > 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -349,6 +351,169 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     return 0
 
 
+PLOT_KINDS = {
+    "waveform": "amplitude against time",
+    "spectrogram": "linear, log-frequency or mel spectrogram in dB",
+    "filterbank": "mel filters over the FFT bins",
+    "fourier-vs-mel": "one frame's Fourier and mel coefficients side by side",
+    "curves": "loss, accuracy, macro-F1 and learning rate per epoch of one or more runs",
+    "confusion": "a run's classification matrices (counts and row-normalised)",
+    "lr-find": "the learning-rate sweep of a recipe (same as sonogram lr-find)",
+    "frames": "per-frame class probabilities along a file, one panel per run, waveform below",
+    "weights": "the learned LearnableSTFT (or first convolution) kernels of a run",
+}
+
+
+def _plot_args(p: argparse.ArgumentParser) -> None:
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind, help_text in PLOT_KINDS.items():
+        k = kinds.add_parser(kind, help=help_text, description=help_text)
+        if kind in ("waveform", "spectrogram", "fourier-vs-mel"):
+            k.add_argument("file", help="an audio file")
+            k.add_argument("--sample-rate", type=int, help="resample to this rate (default: the file's)")
+        if kind in ("spectrogram", "fourier-vs-mel", "filterbank"):
+            k.add_argument("--n-fft", type=int, default=512)
+            k.add_argument("--n-mels", type=int, default=40)
+        if kind == "spectrogram":
+            k.add_argument("--kind", dest="scale", choices=["linear", "log", "mel"], default="linear")
+            k.add_argument("--hop-length", type=int)
+        if kind == "fourier-vs-mel":
+            k.add_argument("--time", type=float, help="frame time in seconds (default: the loudest frame)")
+        if kind == "filterbank":
+            k.add_argument("--sample-rate", type=int, default=16000)
+            k.add_argument("--mel-scale", choices=["slaney", "htk"], default="slaney")
+        if kind in ("curves",):
+            k.add_argument("runs", nargs="+", metavar="RUN_DIR")
+        if kind in ("confusion", "weights"):
+            k.add_argument("run", metavar="RUN_DIR")
+        if kind == "frames":
+            k.add_argument("runs", nargs="+", metavar="RUN_DIR", help="one or two (or more) runs, then the file")
+            k.add_argument("--hop", type=float, default=0.05, help="seconds between window positions")
+        if kind == "lr-find":
+            _recipe_args(k)
+            k.add_argument("--steps", type=int, default=100)
+        k.add_argument("--out", help=f"PNG or SVG file (default: {kind}.png)")
+
+
+@command("plot", "draw a figure (PNG or SVG): signals, spectrograms, curves, matrices, per-frame predictions", _plot_args)
+def cmd_plot(args: argparse.Namespace) -> int:
+    from sonogram import plots
+    from sonogram.audio import load
+
+    out = Path(args.out or f"{args.kind}.png")
+    if out.suffix.lower() not in plots.FORMATS:
+        from sonogram.errors import ConfigError
+
+        raise ConfigError(f"--out {out}: plots are saved as .png or .svg")
+    if args.kind == "lr-find":
+        from sonogram.lr_find import find_learning_rate
+
+        suggestion = find_learning_rate(_load_recipe(args), out, steps=args.steps)
+        print(f"suggested learning rate: {suggestion:.3g}")
+    elif args.kind in ("waveform", "spectrogram", "fourier-vs-mel"):
+        waveform, rate = load(args.file, args.sample_rate)
+        title = Path(args.file).name
+        if args.kind == "waveform":
+            fig = plots.plot_waveform(waveform, rate, title)
+        elif args.kind == "spectrogram":
+            fig = plots.plot_spectrogram(waveform, rate, args.scale, args.n_fft, args.hop_length, args.n_mels,
+                                         f"{title}: {args.scale} spectrogram")
+        else:
+            fig = plots.plot_fourier_vs_mel(waveform, rate, args.time, args.n_fft, args.n_mels)
+        plots.save(fig, out)
+    elif args.kind == "filterbank":
+        plots.save(plots.plot_filterbank(args.sample_rate, args.n_fft, args.n_mels, args.mel_scale), out)
+    elif args.kind == "curves":
+        plots.save(plots.plot_curves(args.runs), out)
+    elif args.kind == "confusion":
+        plots.save(plots.plot_confusion(args.run), out)
+    elif args.kind == "weights":
+        from sonogram.infer import load_run
+
+        network, _ = load_run(args.run)
+        plots.save(plots.plot_weights(*plots.kernel_weights(network)), out)
+    else:
+        _plot_frames(args, out)
+    print(out)
+    return 0
+
+
+def _plot_frames(args: argparse.Namespace, out: Path) -> None:
+    from sonogram import plots
+    from sonogram.audio import load
+    from sonogram.errors import ConfigError
+    from sonogram.infer import load_run, sliding_probabilities
+
+    *runs, file = args.runs
+    if not runs:
+        raise ConfigError("give at least one RUN_DIR before the audio FILE")
+    panels, waveform, rate = [], None, None
+    for run in runs:
+        network, checkpoint = load_run(run)
+        rate = rate or network.design.sample_rate
+        if network.design.sample_rate != rate:
+            raise ConfigError(f"{run} works at {network.design.sample_rate} Hz but {runs[0]} at {rate} Hz; "
+                              "compare runs with the same rate")
+        waveform, _ = load(file, rate)
+        times, probabilities = sliding_probabilities(network, waveform, args.hop)
+        panels.append((Path(run).name, times, probabilities, checkpoint["labels"]))
+    plots.save(plots.plot_frames(panels, waveform, rate, Path(file).name), out)
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="one run (writes RUN_DIR/report.html) or several")
+    p.add_argument("--out", help="where to write a comparison of several runs (default: report.html)")
+
+
+@command("report", "write a run's self-contained report.html, or compare several runs side by side", _report_args)
+def cmd_report(args: argparse.Namespace) -> int:
+    from sonogram.report import write_report
+
+    print(write_report(args.runs, args.out))
+    return 0
+
+
+def _experiments_args(p: argparse.ArgumentParser) -> None:
+    names = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+    k = names.add_parser("learn-stft", help="train a bias-free linear layer to compute scipy's STFT",
+                         description="Train a bias-free linear layer to compute scipy's complex STFT of random "
+                                     "audio, compare with least squares, plot the learned windowed sinusoids.")
+    k.add_argument("--out", default="runs/learn-stft", help="folder for results.json, figures and index.html")
+    k.add_argument("--clips", type=int, default=8192, help="random training clips")
+    k.add_argument("--epochs", type=int, default=10)
+    k.add_argument("--batch-size", type=int, default=128)
+    k.add_argument("--seed", type=int, default=0)
+
+
+@command("experiments", "reproduce a reference experiment (learn-stft)", _experiments_args)
+def cmd_experiments(args: argparse.Namespace) -> int:
+    from sonogram.errors import ConfigError
+    from sonogram.experiments.learn_stft import LearnSTFTConfig, run
+
+    if args.clips < 64 or args.epochs < 1 or args.batch_size < 1:
+        raise ConfigError("need --clips >= 64, --epochs >= 1 and --batch-size >= 1")
+    config = LearnSTFTConfig(clips=args.clips, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    results = run(args.out, config)
+    print(f"{'epoch':>5}  {'STFT MSE':>10}  {'DFT MSE':>10}")
+    for stft, dft in zip(results["stft"]["history"], results["dft"]["history"]):
+        print(f"{stft['epoch']:>5}  {stft['mse']:>10.3g}  {dft['mse']:>10.3g}")
+    print(f"closed form (least squares) MSE: STFT {results['stft']['closed_form_loss']:.3g}, "
+          f"DFT {results['dft']['closed_form_loss']:.3g}")
+    print(f"learned vs closed-form weights, relative L2: STFT "
+          f"{results['stft']['weights_relative_error_vs_closed_form']:.3g}, "
+          f"DFT {results['dft']['weights_relative_error_vs_closed_form']:.3g}")
+    print(f"summary: {Path(args.out) / 'index.html'}")
+    return 0
+
+
+def _quiet_lightning() -> None:
+    """Drop Lightning's device and tip messages (it sets its logger to INFO when imported, so import first)."""
+    importlib.import_module("lightning.pytorch")
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sonogram", description="Classify spoken words from audio.")
     parser.add_argument("--version", action="version", version=f"sonogram {__version__}")
@@ -365,10 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if not args.verbose:  # Lightning's device and tip messages, unless asked for
-        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-        logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    if not args.verbose and args.command in ("train", "cv", "lr-find"):
+        _quiet_lightning()
     if args.command is None:
         parser.print_help()
         return 0
@@ -380,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"sonogram {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Interrupted as exc:
         print(f"sonogram {args.command}: {exc}", file=sys.stderr)
         return 130

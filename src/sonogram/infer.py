@@ -70,3 +70,23 @@ def predict_files(network: Network, labels: list[str], paths: list[str | Path], 
             yield exc
             continue
         yield predict_waveform(network, labels, waveform, str(path), align)
+
+
+@torch.no_grad()
+def sliding_probabilities(network: Network, waveform: np.ndarray, hop_seconds: float = 0.05,
+                          batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities of a window the network's length slid along a clip of any length.
+
+    The clip is zero-padded by half a window at both ends so that window centres span it.
+    Returns window centre times ``(positions,)`` in seconds and probabilities ``(positions, classes)``.
+    Works for every model, since each window is an ordinary network input.
+    """
+    rate, length = network.design.sample_rate, network.design.num_samples
+    hop = max(1, int(round(hop_seconds * rate)))
+    half = length // 2
+    padded = np.pad(np.asarray(waveform, dtype=np.float32), (half, length - half))
+    starts = np.arange(0, max(1, len(waveform)), hop)
+    windows = torch.from_numpy(np.stack([padded[s:s + length] for s in starts]))  # (positions, num_samples)
+    device = next(iter(network.buffers()), torch.zeros(0)).device
+    probabilities = torch.cat([network(chunk.to(device)).softmax(-1).cpu() for chunk in windows.split(batch_size)])
+    return starts / rate, probabilities.numpy()

@@ -55,7 +55,7 @@ class AugmentConfig:
     time_shift: max shift in seconds (circular with zero fill); gain_db: max +- gain; speed: max
     relative speed change (also shifts pitch); noise_prob: chance of added noise at an SNR drawn from
     ``noise_snr_db``; noise_dir: a folder of noise recordings (e.g. Speech Commands
-    ``_background_noise_``), else coloured noise is generated.
+    ``_background_noise_``; a relative path is inside the data root), else coloured noise is generated.
     """
 
     time_shift: float = 0.0

@@ -31,6 +31,7 @@ from sonogram import frontends as fe
 from sonogram.augment import WaveformAugment, load_noise_bank
 from sonogram.checkpoint import load_checkpoint, save_checkpoint
 from sonogram.config import load_yaml, to_dict
+from sonogram.datasets import resolve_data_root
 from sonogram.data import FoldData, eval_loader, load_corpus, prepare_fold, train_loader
 from sonogram.design import Network, build_network, count_params
 from sonogram.errors import ConfigError, Interrupted
@@ -225,7 +226,10 @@ def make_trainer(recipe: Recipe, callbacks: list[Callback], logger, max_epochs: 
 def build_classifier(recipe: Recipe, data: FoldData) -> Classifier:
     network = build_network(recipe.design)
     fit_global_normalizers(network, data.part("train")[0])
-    noise = load_noise_bank(recipe.augment.noise_dir, recipe.design.sample_rate) if recipe.augment.noise_dir else None
+    noise = None
+    if recipe.augment.noise_dir:  # a relative folder is inside the data root
+        folder = resolve_data_root(recipe.dataset.data_root) / recipe.augment.noise_dir
+        noise = load_noise_bank(folder, recipe.design.sample_rate)
     return Classifier(network, recipe, WaveformAugment(recipe.augment, recipe.design.sample_rate, noise))
 
 
@@ -297,6 +301,9 @@ def finish_run(run_dir: Path, recipe: Recipe, data: FoldData, files: RunFiles, t
     })
     write_json(run_dir / "metrics.json", metrics)
     (run_dir / "checkpoints" / "last.ckpt").unlink(missing_ok=True)
+    from sonogram.report import write_report
+
+    write_report([run_dir])
     return metrics
 
 

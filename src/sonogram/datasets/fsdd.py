@@ -38,8 +38,20 @@ def official_split(corpus: Corpus, seed: int) -> list[Split]:
 
 
 def loso_split(corpus: Corpus, seed: int) -> list[Split]:
-    """Leave one speaker out (6 folds): the honest protocol for unseen voices."""
+    """Leave one speaker out (6 folds): the honest protocol for unseen voices; another speaker validates."""
     return leave_one_group_out(corpus.speakers, seed)
+
+
+def loso_pooled_split(corpus: Corpus, seed: int) -> list[Split]:
+    """Leave one speaker out, training on all five others: 10% of their clips (per class) validate.
+
+    The test speaker is still never heard; validation measures held-out takes of known voices.
+    """
+    splits = []
+    for fold in leave_one_group_out(corpus.speakers, seed):
+        train, val = stratified_holdout(corpus.targets, np.sort(np.concatenate([fold.train, fold.val])), 0.1, seed)
+        splits.append(Split(fold.name, train, val, fold.test))
+    return splits
 
 
 def load(root: Path) -> Corpus:
@@ -51,5 +63,5 @@ def load(root: Path) -> Corpus:
             clips.append(Clip(str(path), m.group(1), m.group(2)))
     if not clips:
         raise DatasetError(f"FSDD: no files named {{digit}}_{{speaker}}_{{take}}.wav in {folder}. {HOW_TO_GET}")
-    return Corpus(NAME, SAMPLE_RATE, CLASSES, clips, {"official": official_split, "loso": loso_split},
+    return Corpus(NAME, SAMPLE_RATE, CLASSES, clips, {"official": official_split, "loso": loso_split, "loso_pooled": loso_pooled_split},
                   speaker_disjoint=frozenset({"loso"}))

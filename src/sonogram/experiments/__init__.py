@@ -1,0 +1,1 @@
+"""Reproductions of reference experiments (``sonogram experiments NAME``)."""
