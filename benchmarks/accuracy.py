@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import RESULTS, machine, print_table
+from common import RESULTS, print_table, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,13 +96,8 @@ def load_results() -> dict:
 
 
 def save_results(rows: list[dict]) -> None:
-    RESULTS.mkdir(exist_ok=True)
     order = {e.key: i for i, e in enumerate(EXPERIMENTS)}
-    rows = sorted(rows, key=lambda r: order.get(r["key"], len(order)))
-    path = RESULTS / "accuracy.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
-    os.replace(tmp, path)
+    write_json("accuracy", sorted(rows, key=lambda r: order.get(r["key"], len(order))))
 
 
 def show(rows: list[dict]) -> None:

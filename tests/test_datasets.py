@@ -169,3 +169,18 @@ def test_data_root_from_environment(tmp_path, monkeypatch):
     write_fsdd(tmp_path, takes=1, seconds=0.1)
     monkeypatch.setenv("SONOGRAM_DATA", str(tmp_path))
     assert len(load_dataset("fsdd")) == 30
+
+
+def test_fsdd_loso_pooled_trains_on_all_other_speakers(tmp_path):
+    from sonogram.datasets import load_dataset
+    from sonogram.datasets.synth import write_fsdd
+
+    write_fsdd(tmp_path, speakers=("ann", "bob", "cy", "dee"), takes=10, seconds=0.1)
+    corpus = load_dataset("fsdd", tmp_path)
+    folds = corpus.splits("loso_pooled", seed=0)
+    assert [f.name for f in folds] == ["speaker-ann", "speaker-bob", "speaker-cy", "speaker-dee"]
+    for fold in folds:
+        test = set(corpus.speakers[fold.test])
+        assert len(test) == 1 and not test & (set(corpus.speakers[fold.train]) | set(corpus.speakers[fold.val]))
+        assert set(corpus.speakers[fold.train]) == set(corpus.speakers[fold.val]) == {"ann", "bob", "cy", "dee"} - test
+        assert len(fold.val) == 30 and len(fold.train) == 270  # 10% of each class of the other three speakers

@@ -16,12 +16,12 @@ Example:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from sonogram import __version__
+from sonogram.atomic import atomic_write
 from sonogram.config import to_dict
 from sonogram.design import Network, build_network
 from sonogram.errors import ConfigError
@@ -29,27 +29,14 @@ from sonogram.errors import ConfigError
 FORMAT = "sonogram.model/1"
 
 
-def atomic_torch_save(obj, path: str | Path) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename: a crash never leaves a half-written file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_checkpoint(path: str | Path, network: Network, labels: list[str], **extra) -> None:
     """Save ``{"format", "version", "design", "labels", "state_dict", **extra}`` atomically."""
     if len(labels) != network.design.num_classes:
         raise ConfigError(f"{len(labels)} labels for a network with {network.design.num_classes} outputs")
     state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-    atomic_torch_save({"format": FORMAT, "version": __version__, "design": to_dict(network.design),
-                       "labels": list(labels), "state_dict": state, **extra}, path)
+    with atomic_write(path) as f:
+        torch.save({"format": FORMAT, "version": __version__, "design": to_dict(network.design),
+                    "labels": list(labels), "state_dict": state, **extra}, f)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Network, dict]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -27,6 +26,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from sonogram import functional as Fn  # noqa: E402
+from sonogram.atomic import atomic_write  # noqa: E402
 from sonogram.errors import ConfigError  # noqa: E402
 
 FORMATS = (".png", ".svg")
@@ -38,12 +38,10 @@ def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     if path.suffix.lower() not in FORMATS:
         raise ConfigError(f"{path}: plots are saved as .png or .svg")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_write(path) as f:
+            fig.savefig(f, format=path.suffix[1:].lower(), dpi=dpi, bbox_inches="tight")
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
     return path
 

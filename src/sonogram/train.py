@@ -28,6 +28,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from sonogram import frontends as fe
+from sonogram.atomic import atomic_write
 from sonogram.augment import WaveformAugment, load_noise_bank
 from sonogram.checkpoint import load_checkpoint, save_checkpoint
 from sonogram.config import load_yaml, to_dict
@@ -45,15 +46,8 @@ HISTORY_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accu
 
 
 def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, "w") as f:
+        f.write(text)
 
 
 def write_json(path: Path, data) -> None:

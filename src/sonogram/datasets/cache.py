@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from sonogram.atomic import atomic_write
 from sonogram.audio import Align, fix_length, load
 from sonogram.datasets.base import Corpus
 from sonogram.datasets.root import resolve_cache_dir
@@ -69,22 +70,15 @@ def build_cache(corpus: Corpus, spec: WaveformSpec, cache_dir: str | os.PathLike
     path = folder / f"{prefix}-{cache_key(corpus, spec)}.npy"
     if path.exists():
         return np.load(path, mmap_mode="r")
-    tmp = folder / f".{path.name}.{os.getpid()}.tmp"
     log.info("decoding %d clips of %s into %s", len(corpus), corpus.name, path)
-    try:
-        with open(tmp, "wb") as out:
-            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                      "shape": (len(corpus), spec.length)}
-            np.lib.format.write_array_header_2_0(out, header)
-            # Serial decoding and sequential writes: threads only fight over the GIL on clips this
-            # short, and filling a fresh memory map page by page is several times slower.
-            for clip in corpus.clips:
-                out.write(np.ascontiguousarray(_decode(clip, spec), dtype=np.float32).tobytes())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as out:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                  "shape": (len(corpus), spec.length)}
+        np.lib.format.write_array_header_2_0(out, header)
+        # Serial decoding and sequential writes: threads only fight over the GIL on clips this
+        # short, and filling a fresh memory map page by page is several times slower.
+        for clip in corpus.clips:
+            out.write(np.ascontiguousarray(_decode(clip, spec), dtype=np.float32).tobytes())
     for stale in folder.glob(f"{prefix}-*.npy"):
         if stale != path:
             stale.unlink(missing_ok=True)
