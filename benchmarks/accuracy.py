@@ -2,7 +2,7 @@
 
     python benchmarks/accuracy.py                 # every experiment (hours on a 2-core CPU)
     python benchmarks/accuracy.py fsdd-fast fsdd  # some of them
-    python benchmarks/accuracy.py --table         # print the recorded table only
+    python benchmarks/accuracy.py --table         # print the recorded table only (--markdown for the README)
 
 Each experiment runs the real command (`sonogram train` or `sonogram cv`) in a subprocess and
 records test accuracy and macro-F1 (mean +- std over folds for cv), parameters, the summed
@@ -100,7 +100,7 @@ def save_results(rows: list[dict]) -> None:
     write_json("accuracy", sorted(rows, key=lambda r: order.get(r["key"], len(order))))
 
 
-def show(rows: list[dict]) -> None:
+def show(rows: list[dict], markdown: bool = False) -> None:
     table = []
     for r in rows:
         accuracy = f"{100 * r['accuracy']:.2f}"
@@ -110,13 +110,20 @@ def show(rows: list[dict]) -> None:
                       "protocol": r["protocol"], "test acc %": accuracy, "macro-F1": f"{r['macro_f1']:.4f}",
                       "params": f"{r['params']:,}", "train s": f"{r['train_seconds']:.0f}",
                       "wall s": f"{r['wall_seconds']:.0f}"})
-    print_table(table, ["experiment", "recipe", "protocol", "test acc %", "macro-F1", "params", "train s", "wall s"])
+    columns = ["experiment", "recipe", "protocol", "test acc %", "macro-F1", "params", "train s", "wall s"]
+    if markdown:
+        print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+        for row in table:
+            print("| " + " | ".join(row[c] for c in columns) + " |")
+    else:
+        print_table(table, columns)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("keys", nargs="*", help="experiments to run (default: all)")
     parser.add_argument("--table", action="store_true", help="only print the recorded results")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
     parser.add_argument("--runs", default=str(REPO / "runs" / "benchmarks"), help="where the run folders go")
     args = parser.parse_args()
     known = {e.key: e for e in EXPERIMENTS}
@@ -131,7 +138,7 @@ def main() -> None:
             save_results(list(recorded.values()))
             print(f"  test accuracy {recorded[key]['accuracy']:.4f} in {recorded[key]['wall_seconds']:.0f} s",
                   flush=True)
-    show([recorded[e.key] for e in EXPERIMENTS if e.key in recorded])
+    show([recorded[e.key] for e in EXPERIMENTS if e.key in recorded], args.markdown)
     print(f"\nresults: {RESULTS / 'accuracy.json'}")
 
 

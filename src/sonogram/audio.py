@@ -23,6 +23,7 @@ import soxr
 
 DEFAULT_MAX_SECONDS = 600.0
 Align = Literal["center", "left"]
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg"})  # what sonogram looks for in folders
 NormMode = Literal["peak", "rms"]
 
 

@@ -16,11 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonogram.audio import load
+from sonogram.audio import AUDIO_SUFFIXES, load
 from sonogram.errors import ConfigError
 from sonogram.recipe import AugmentConfig
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
 def load_noise_bank(folder: str | Path, sample_rate: int) -> torch.Tensor:
@@ -116,14 +114,4 @@ class WaveformAugment(nn.Module):
         signal_rms = x.square().mean(dim=-1).sqrt()
         scale = signal_rms / 10.0 ** (snr_db / 20) * apply
         return x + noise * scale[:, None]
-
-
-def describe(config: AugmentConfig) -> str:
-    parts = [f"shift <= {config.time_shift:g} s" if config.time_shift else "",
-             f"gain +-{config.gain_db:g} dB" if config.gain_db else "",
-             f"speed +-{100 * config.speed:g}%" if config.speed else "",
-             f"noise p={config.noise_prob:g} at {config.noise_snr_db[0]:g}-{config.noise_snr_db[1]:g} dB SNR"
-             if config.noise_prob else ""]
-    return ", ".join(p for p in parts if p) or "none"
-
 

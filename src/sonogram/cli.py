@@ -221,24 +221,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     if metrics is None:  # a non-zero DDP rank
         return 0
     _print_metrics(metrics, run_dir, args.json)
+    if not args.json:
+        print(f"report: {run_dir / 'report.html'}")
     return 0
 
 
-def _print_metrics(metrics: dict, run_dir: Path, as_json: bool, parts: tuple[str, ...] = ("train", "val", "test")) -> None:
+def _print_metrics(metrics: dict, run_dir: Path, as_json: bool, detailed: str = "test") -> None:
+    """One line per part, then the class report and confusion matrix of the ``detailed`` part."""
     from sonogram.evaluate import confusion_table, report_table
 
     if as_json:
         print(json.dumps(metrics))
         return
     print(f"run folder: {run_dir}")
-    for part in parts:
-        if part in metrics and part != "test":
+    for part in ("train", "val", "test"):
+        if part in metrics and part != detailed:
             m = metrics[part]
             print(f"{part}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} ({m['clips']} clips)")
-    if "test" in metrics:
-        print(report_table(metrics["test"], "test"))
+    if detailed in metrics:
+        print(report_table(metrics[detailed], detailed))
         print("confusion (rows: true, columns: predicted)")
-        print(confusion_table(metrics["test"]))
+        print(confusion_table(metrics[detailed]))
     if "params" in metrics:
         print(f"params {metrics['params']:,}; {metrics['epochs']} epochs (best {metrics['best_epoch']}) in "
               f"{metrics['train_seconds']:.1f} s on {metrics['device']}")
@@ -291,12 +294,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         waveforms, targets = data.part(part)
         predictions = predict_probabilities(network, waveforms).argmax(axis=1)
         metrics[part] = classification_metrics(targets, predictions, checkpoint["labels"])
-    _print_metrics(metrics, Path(args.run_dir), args.json, parts)
-    if not args.json and "test" not in metrics:
-        from sonogram.evaluate import report_table
-
-        for part in parts:
-            print(report_table(metrics[part], part))
+    _print_metrics(metrics, Path(args.run_dir), args.json, "test" if args.part == "all" else args.part)
     return 0
 
 

@@ -12,12 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sonogram.audio import AudioError, fix_length, load
+from sonogram.audio import AUDIO_SUFFIXES, AudioError, fix_length, load
 from sonogram.checkpoint import load_checkpoint
 from sonogram.design import Network
 from sonogram.errors import ConfigError
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 
 
 @dataclass
@@ -54,7 +52,7 @@ def predict_waveform(network: Network, labels: list[str], waveform: np.ndarray, 
                      align: str = "center") -> Prediction:
     """Predict one mono clip already at the network's sample rate, padded/cut to its length as in training."""
     clip = fix_length(np.asarray(waveform, dtype=np.float32), network.design.num_samples, align)
-    device = next(iter(network.buffers()), torch.zeros(0)).device
+    device = next(network.parameters()).device
     probabilities = network(torch.from_numpy(clip)[None].to(device)).softmax(-1)[0].cpu()
     return Prediction(path, labels[int(probabilities.argmax())],
                       {label: round(float(p), 6) for label, p in zip(labels, probabilities)})
@@ -87,6 +85,6 @@ def sliding_probabilities(network: Network, waveform: np.ndarray, hop_seconds: f
     padded = np.pad(np.asarray(waveform, dtype=np.float32), (half, length - half))
     starts = np.arange(0, max(1, len(waveform)), hop)
     windows = torch.from_numpy(np.stack([padded[s:s + length] for s in starts]))  # (positions, num_samples)
-    device = next(iter(network.buffers()), torch.zeros(0)).device
+    device = next(network.parameters()).device
     probabilities = torch.cat([network(chunk.to(device)).softmax(-1).cpu() for chunk in windows.split(batch_size)])
     return starts / rate, probabilities.numpy()

@@ -41,8 +41,8 @@ from sonogram.recipe import Recipe, recipe_from_dict
 
 log = logging.getLogger(__name__)
 
-HISTORY_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1", "lr",
-                  "seconds"]
+HISTORY_FIELDS = ["epoch", "train_loss", "train_accuracy", "train_macro_f1", "val_loss", "val_accuracy",
+                  "val_macro_f1", "lr", "seconds"]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -63,6 +63,7 @@ class Classifier(L.LightningModule):
         self.lr = recipe.optim.lr
         classes = network.design.num_classes
         self.train_accuracy = torchmetrics.classification.MulticlassAccuracy(classes, average="micro")
+        self.train_f1 = torchmetrics.classification.MulticlassF1Score(classes, average="macro")
         self.val_accuracy = torchmetrics.classification.MulticlassAccuracy(classes, average="micro")
         self.val_f1 = torchmetrics.classification.MulticlassF1Score(classes, average="macro")
         self.generator = torch.Generator().manual_seed(recipe.seed)
@@ -81,8 +82,10 @@ class Classifier(L.LightningModule):
         logits = self.network(waveform)
         loss = torch.nn.functional.cross_entropy(logits, target, label_smoothing=self.recipe.optim.label_smoothing)
         self.train_accuracy(logits, target)
+        self.train_f1(logits, target)
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train_accuracy", self.train_accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train_macro_f1", self.train_f1, on_step=False, on_epoch=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -147,6 +150,7 @@ class RunFiles(Callback):
         row = {"epoch": trainer.current_epoch + 1,
                "train_loss": metrics.get("train_loss_epoch", float("nan")),
                "train_accuracy": metrics.get("train_accuracy", float("nan")),
+               "train_macro_f1": metrics.get("train_macro_f1", float("nan")),
                "val_loss": metrics.get("val_loss", float("nan")),
                "val_accuracy": metrics.get("val_accuracy", float("nan")),
                "val_macro_f1": metrics.get("val_macro_f1", float("nan")),
@@ -172,6 +176,15 @@ class RunFiles(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.rows, self.best_f1, self.best_loss = state["rows"], state["best_f1"], state["best_loss"]
         self.best_epoch, self.seconds = state["best_epoch"], state["seconds"]
+
+
+class ProgressBar(RichProgressBar):
+    """Rich progress with loss and accuracy, without the logger's version number."""
+
+    def get_metrics(self, trainer, module) -> dict:
+        metrics = super().get_metrics(trainer, module)
+        metrics.pop("v_num", None)
+        return metrics
 
 
 class LastCheckpoint(Callback):
@@ -202,7 +215,7 @@ def _loggers_and_callbacks(recipe: Recipe, run_dir: Path, labels: list[str]):
     files = RunFiles(run_dir, labels, recipe.dataset.align)
     callbacks: list[Callback] = [files, EarlyStopping("val_macro_f1", mode="max", patience=recipe.train.patience)]
     if recipe.train.progress:
-        callbacks.append(RichProgressBar(leave=True))
+        callbacks.append(ProgressBar(leave=True))
     callbacks.append(LastCheckpoint(run_dir / "checkpoints" / "last.ckpt"))
     logger = TensorBoardLogger(str(run_dir), name="", version="tensorboard", default_hp_metric=False)
     return files, callbacks, logger

@@ -10,11 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sonogram.audio import info
+from sonogram.audio import AUDIO_SUFFIXES, info
 from sonogram.datasets.base import Clip, Corpus, DatasetError, Split, require_dir
 from sonogram.datasets.splits import group_kfold
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 
 
 def load(root: Path, path: str, speaker_pattern: str = r"^([^_]+)_nohash_", folds: int = 5) -> Corpus:
