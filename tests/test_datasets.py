@@ -155,7 +155,7 @@ def test_unknown_dataset_option_and_split_named(tmp_path, shared_data):
         load_dataset("timit", tmp_path)
     with pytest.raises(DatasetError, match=r"valid options: \['version', 'task', 'seed'\]"):
         load_dataset("speech_commands", tmp_path, lang="de")
-    with pytest.raises(DatasetError, match="valid splits: loso, official"):
+    with pytest.raises(DatasetError, match="valid splits: loso, loso_pooled, official"):
         load_dataset("fsdd", shared_data).splits("random")
 
 
