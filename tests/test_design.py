@@ -105,6 +105,7 @@ def test_frame_logits_follow_the_windows():
     ({"model": {"name": "rnn", "cell": "tcn"}}, r"model.cell: 'tcn' is not one of 'lstm', 'gru'"),
     ({"model": {"name": "fftconv", "frame_size": 8, "conv_size": 9}}, r"model.conv_size=9 is larger than model.frame_size=8"),
     ({"model": {"name": "fftconv", "frame_size": 400}}, r"model.frame_size=400 FFT frames is more than the 26 frames"),
+    ({"model": {"name": "fftconv", "frame_size": 8, "conv_freq": 4}}, r"model.conv_freq must be odd"),
     ({"model": {"name": "transformer", "d_model": 30, "nhead": 4}}, r"d_model=30 must be divisible by model.nhead=4"),
     ({"num_classes": 1}, r"num_classes >= 2"),
 ])

@@ -221,9 +221,9 @@ def _loggers_and_callbacks(recipe: Recipe, run_dir: Path, labels: list[str]):
     return files, callbacks, logger
 
 
-def make_trainer(recipe: Recipe, callbacks: list[Callback], logger, max_epochs: int | None = None, **extra) -> L.Trainer:
+def make_trainer(recipe: Recipe, callbacks: list[Callback], logger, **extra) -> L.Trainer:
     t = recipe.train
-    return L.Trainer(max_epochs=max_epochs or t.epochs, accelerator=t.accelerator, devices=t.devices,
+    return L.Trainer(max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices,
                      strategy=t.strategy, num_nodes=t.num_nodes, precision=t.precision, callbacks=callbacks,
                      logger=logger, gradient_clip_val=t.gradient_clip, deterministic="warn",
                      enable_progress_bar=t.progress, enable_model_summary=False, num_sanity_val_steps=0,
@@ -293,7 +293,7 @@ def train_run(recipe: Recipe, run_dir: Path, fold: int | None = None, resume: bo
 def finish_run(run_dir: Path, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer) -> dict:
     """Evaluate the best ``model.pt`` on every part and write ``metrics.json``."""
     network, checkpoint = load_checkpoint(run_dir / "model.pt")
-    device = trainer.strategy.root_device if trainer.strategy.root_device.type != "cpu" else "cpu"
+    device = trainer.strategy.root_device
     metrics: dict = {}
     for part in ("train", "val", "test"):
         waveforms, targets = data.part(part)

@@ -7,8 +7,9 @@ into the clip prediction, so it also gives a prediction per window along the cli
 
 Inside a window, the convolution maps each group of ``conv_size`` consecutive FFT frames (stepping
 ``conv_stride`` frames) to ``conv_out`` output frames with one kernel shared by every frequency bin
-(the "input convolution size/stride" and "output convolution size"). Set ``convolution: false``
-for the plain FFT + fully connected net it is compared with.
+(the "input convolution size/stride" and "output convolution size"); ``conv_freq`` > 1 lets the
+kernel also span neighbouring bins. Set ``convolution: false`` for the plain FFT + fully connected
+net it is compared with.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class FFTConvConfig:
     conv_size: int = 4
     conv_stride: int = 4
     conv_out: int = 2
+    conv_freq: int = 1
     hidden: list[int] = field(default_factory=lambda: [128, 64])
     dropout: float = 0.2
     aggregate: Literal["mean_log_prob", "mean_logits"] = "mean_log_prob"
@@ -60,9 +62,13 @@ class FFTConvNet(nn.Module):
                                   f"{config.frame_size} FFT frames it convolves")
             if config.conv_stride < 1 or config.conv_out < 1:
                 raise ConfigError("model.conv_stride and model.conv_out must be >= 1")
+            if config.conv_freq < 1 or config.conv_freq % 2 == 0 or config.conv_freq > freqs:
+                raise ConfigError(f"model.conv_freq must be odd and between 1 and the {freqs} frequency bins, "
+                                  f"got {config.conv_freq}")
             positions = (config.frame_size - config.conv_size) // config.conv_stride + 1
             self.conv = nn.Sequential(
-                nn.Conv2d(channels, config.conv_out, (1, config.conv_size), stride=(1, config.conv_stride)),
+                nn.Conv2d(channels, config.conv_out, (config.conv_freq, config.conv_size), stride=(1, config.conv_stride),
+                          padding=(config.conv_freq // 2, 0)),
                 nn.ReLU(),
             )
             in_features = config.conv_out * freqs * positions
