@@ -132,6 +132,7 @@ def test_frames_work_for_any_model(tiny_runs, tone_file):
     (["fourier-vs-mel", "{tone}"], "fm.png"), (["curves", "{stft}", "{mlp}"], "c.png"),
     (["confusion", "{stft}"], "cm.png"), (["frames", "{stft}", "{mlp}", "{tone}"], "fr.png"),
     (["weights", "{stft}"], "k.png"), (["weights", "{mlp}"], None),
+    (["lr-find", "{stft}/config.yaml", "--steps", "20"], "lr.png"),  # a run's config.yaml is a full recipe
 ])
 def test_plot_commands(args, out, tiny_runs, tone_file, tmp_path, capsys):
     names = {"tone": tone_file, "stft": tiny_runs[0], "mlp": tiny_runs[1]}
