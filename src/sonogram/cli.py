@@ -279,21 +279,16 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 @command("evaluate", "evaluate a run's model.pt on its own split (test by default)", _evaluate_args)
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from sonogram.data import prepare_fold
-    from sonogram.evaluate import classification_metrics, predict_probabilities
+    from sonogram.evaluate import part_metrics
     from sonogram.infer import load_run
     from sonogram.train import load_run_recipe
 
     recipe = load_run_recipe(args.run_dir)
     if args.data_root:
         recipe.dataset.data_root = args.data_root
-    network, checkpoint = load_run(args.run_dir)
-    data = prepare_fold(recipe)
+    network, _ = load_run(args.run_dir)
     parts = ("train", "val", "test") if args.part == "all" else (args.part,)
-    metrics = {}
-    for part in parts:
-        waveforms, targets = data.part(part)
-        predictions = predict_probabilities(network, waveforms).argmax(axis=1)
-        metrics[part] = classification_metrics(targets, predictions, checkpoint["labels"])
+    metrics = part_metrics(network, prepare_fold(recipe), parts)
     _print_metrics(metrics, Path(args.run_dir), args.json, "test" if args.part == "all" else args.part)
     return 0
 

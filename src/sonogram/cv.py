@@ -51,7 +51,6 @@ def run_cv(recipe: Recipe, out_dir: str | Path) -> dict:
     """Train and evaluate every fold; returns (and writes) the ``cv.json`` summary."""
     out_dir = Path(out_dir)
     corpus = load_corpus(recipe)
-    recipe.design.num_classes = len(corpus.classes)
     splits = corpus.splits(recipe.dataset.split, recipe.seed)
     _check_same_recipe(out_dir, recipe)
     folds = []
@@ -63,11 +62,11 @@ def run_cv(recipe: Recipe, out_dir: str | Path) -> dict:
             log.info("fold %s already finished", split.name)
             metrics = json.loads((run_dir / "metrics.json").read_text())
         elif (run_dir / "checkpoints" / "last.ckpt").is_file():
-            metrics = train_run(fold_recipe, run_dir, index, resume=True)
+            metrics = train_run(fold_recipe, run_dir, index, resume=True, corpus=corpus)
         else:
             if run_dir.exists():  # started but not one epoch finished: nothing worth keeping
                 shutil.rmtree(run_dir)
-            metrics = train_run(fold_recipe, run_dir, index)
+            metrics = train_run(fold_recipe, run_dir, index, corpus=corpus)
         if metrics is None:  # a non-zero DDP rank
             continue
         folds.append({"fold": split.name, "run": run_dir.name, "test_accuracy": metrics["test"]["accuracy"],

@@ -34,7 +34,10 @@ class FoldData:
 
 
 def load_corpus(recipe: Recipe) -> Corpus:
-    return load_dataset(recipe.dataset.name, recipe.dataset.data_root, **recipe.dataset.options)
+    """The recipe's dataset; sets ``recipe.design.num_classes`` to its class count."""
+    corpus = load_dataset(recipe.dataset.name, recipe.dataset.data_root, **recipe.dataset.options)
+    recipe.design.num_classes = len(corpus.classes)
+    return corpus
 
 
 def prepare_fold(recipe: Recipe, fold: int | None = None, corpus: Corpus | None = None) -> FoldData:

@@ -48,6 +48,18 @@ def predict_probabilities(network: Network, waveforms, batch_size: int = 256,
     return torch.cat(out).numpy() if out else np.zeros((0, classes), dtype=np.float32)
 
 
+def part_metrics(network: Network, data, parts: tuple[str, ...] = ("train", "val", "test"),
+                 device: str | torch.device = "cpu") -> dict:
+    """``{part: classification_metrics}`` of ``network`` on each non-empty part of a ``FoldData``."""
+    metrics = {}
+    for part in parts:
+        waveforms, targets = data.part(part)
+        if len(targets):
+            predictions = predict_probabilities(network, waveforms, device=device).argmax(axis=1)
+            metrics[part] = classification_metrics(targets, predictions, data.labels)
+    return metrics
+
+
 def report_table(metrics: dict, title: str) -> str:
     """The classification report as text: one row per class, then accuracy and macro averages."""
     lines = [f"{title}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} "

@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import matplotlib
 
-from sonogram.data import eval_loader, load_corpus, prepare_fold, train_loader
+from sonogram.data import eval_loader, prepare_fold, train_loader
 from sonogram.errors import ConfigError
 from sonogram.recipe import Recipe
 from sonogram.train import build_classifier, make_trainer
@@ -24,9 +24,7 @@ def find_learning_rate(recipe: Recipe, plot_path: Path, min_lr: float = 1e-6, ma
     if not 0 < min_lr < max_lr:
         raise ConfigError(f"need 0 < --min-lr < --max-lr, got {min_lr} and {max_lr}")
     L.seed_everything(recipe.seed, workers=True, verbose=False)
-    corpus = load_corpus(recipe)
-    recipe.design.num_classes = len(corpus.classes)
-    data = prepare_fold(recipe, corpus=corpus)
+    data = prepare_fold(recipe)
     module = build_classifier(recipe, data)
     with tempfile.TemporaryDirectory() as scratch:
         trainer = make_trainer(recipe, callbacks=[], logger=False, default_root_dir=scratch)

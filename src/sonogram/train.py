@@ -32,11 +32,11 @@ from sonogram.atomic import atomic_write
 from sonogram.augment import WaveformAugment, load_noise_bank
 from sonogram.checkpoint import load_checkpoint, save_checkpoint
 from sonogram.config import load_yaml, to_dict
-from sonogram.datasets import resolve_data_root
+from sonogram.datasets import Corpus, resolve_data_root
 from sonogram.data import FoldData, eval_loader, load_corpus, prepare_fold, train_loader
 from sonogram.design import Network, build_network, count_params
 from sonogram.errors import ConfigError, Interrupted
-from sonogram.evaluate import classification_metrics, predict_probabilities
+from sonogram.evaluate import part_metrics
 from sonogram.recipe import Recipe, recipe_from_dict
 
 log = logging.getLogger(__name__)
@@ -254,16 +254,16 @@ def start_run_folder(run_dir: Path, recipe: Recipe, labels: list[str]) -> None:
     write_json(run_dir / "labels.json", labels)
 
 
-def train_run(recipe: Recipe, run_dir: Path, fold: int | None = None, resume: bool = False) -> dict | None:
+def train_run(recipe: Recipe, run_dir: Path, fold: int | None = None, resume: bool = False,
+              corpus: Corpus | None = None) -> dict | None:
     """Train one fold into ``run_dir`` (or continue it) and evaluate it; returns ``metrics.json``'s content.
 
+    ``corpus`` saves loading the dataset again when the caller (``cv``) already has it.
     Returns ``None`` on non-zero DDP ranks. Raises :class:`Interrupted` after Ctrl-C (the folder stays resumable).
     """
     run_dir = Path(run_dir)
     L.seed_everything(recipe.seed, workers=True, verbose=False)
-    corpus = load_corpus(recipe)
-    recipe.design.num_classes = len(corpus.classes)
-    data = prepare_fold(recipe, fold, corpus)
+    data = prepare_fold(recipe, fold, corpus or load_corpus(recipe))
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume:
         if (run_dir / "metrics.json").is_file():
@@ -293,13 +293,7 @@ def train_run(recipe: Recipe, run_dir: Path, fold: int | None = None, resume: bo
 def finish_run(run_dir: Path, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer) -> dict:
     """Evaluate the best ``model.pt`` on every part and write ``metrics.json``."""
     network, checkpoint = load_checkpoint(run_dir / "model.pt")
-    device = trainer.strategy.root_device
-    metrics: dict = {}
-    for part in ("train", "val", "test"):
-        waveforms, targets = data.part(part)
-        if len(targets):
-            predictions = predict_probabilities(network, waveforms, device=device).argmax(axis=1)
-            metrics[part] = classification_metrics(targets, predictions, data.labels)
+    metrics = part_metrics(network, data, device=trainer.strategy.root_device)
     metrics.update({
         "params": count_params(network), "train_seconds": round(files.seconds, 2),
         "epochs": len(files.rows), "best_epoch": checkpoint["epoch"], "recipe": recipe.name,
