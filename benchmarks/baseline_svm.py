@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from common import print_table, write_json
-from sonogram.datasets import WaveformSpec, build_cache, load_dataset
+from sonogram.data import WaveformSpec, build_cache, load_dataset
 
 DATA = os.environ.get("SONOGRAM_DATA")
 TASKS = [  # (name, dataset, split, sample rate, samples, n_fft, hop)

@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import best_of, print_table, write_json  # noqa: E402
 
-from sonogram import frontends as fe  # noqa: E402
+from sonogram.features import layers as fe  # noqa: E402
 
 SETTINGS = {8000: dict(n_fft=256, hop_length=80, n_mels=40), 16000: dict(n_fft=512, hop_length=160, n_mels=64)}
 N_MFCC = 20

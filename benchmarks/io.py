@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import best_of, print_table, write_json  # noqa: E402
 
 from sonogram.audio import fix_length  # noqa: E402
-from sonogram.datasets import WaveformDataset, WaveformSpec, build_cache, load_dataset  # noqa: E402
+from sonogram.data import WaveformDataset, WaveformSpec, build_cache, load_dataset  # noqa: E402
 
 CASES = [("fsdd", WaveformSpec(8000, 8000)), ("fsdd", WaveformSpec(16000, 16000)),
          ("speech_commands_test", WaveformSpec(16000, 16000))]

@@ -5,7 +5,7 @@ import pytest
 import soundfile
 import torch
 
-from sonogram.augment import WaveformAugment, coloured_noise, load_noise_bank
+from sonogram.data.augment import WaveformAugment, coloured_noise, load_noise_bank
 from sonogram.errors import ConfigError
 from sonogram.recipe import AugmentConfig
 
@@ -98,9 +98,9 @@ def test_invalid_augmentation(bad, message):
 
 
 def test_augmentation_only_in_training():
-    from sonogram.design import build_network
+    from sonogram.network.design import build_network
     from sonogram.recipe import Recipe
-    from sonogram.train import Classifier
+    from sonogram.engine.train import Classifier
 
     recipe = Recipe()
     recipe.design.num_samples = 800

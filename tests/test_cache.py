@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from sonogram.audio import AudioError
-from sonogram.datasets import WaveformDataset, WaveformSpec, build_cache, load_dataset
-from sonogram.datasets import cache as cache_module
-from sonogram.datasets.synth import write_fsdd
+from sonogram.data import WaveformDataset, WaveformSpec, build_cache, load_dataset
+from sonogram.data import cache as cache_module
+from sonogram.data.synth import write_fsdd
 
 SPEC = WaveformSpec(sample_rate=16000, length=4000)
 

@@ -37,7 +37,7 @@ def test_dataset_detail_shows_speaker_disjoint_folds(shared_data, capsys):
 
 
 def test_dataset_options_reach_the_loader(tmp_path, capsys):
-    from sonogram.datasets.synth import write_speech_commands
+    from sonogram.data.synth import write_speech_commands
 
     write_speech_commands(tmp_path, "v0.02", ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
                                               "bed"], speakers=["a1", "b2", "c3"], seconds=0.1, noise_seconds=20)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from sonogram.datasets import DatasetError, load_dataset, speaker_overlap
-from sonogram.datasets.speech_commands import KEYWORDS
-from sonogram.datasets.synth import (write_audiomnist, write_fsdd, write_speech_commands,
+from sonogram.data import DatasetError, load_dataset, speaker_overlap
+from sonogram.data.speech_commands import KEYWORDS
+from sonogram.data.synth import (write_audiomnist, write_fsdd, write_speech_commands,
                                      write_speech_commands_test_set)
 
 V1_WORDS = ["bed", "bird", "cat", "dog", "down", "eight", "five", "four", "go", "happy", "house", "left", "marvin",
@@ -172,8 +172,8 @@ def test_data_root_from_environment(tmp_path, monkeypatch):
 
 
 def test_fsdd_loso_pooled_trains_on_all_other_speakers(tmp_path):
-    from sonogram.datasets import load_dataset
-    from sonogram.datasets.synth import write_fsdd
+    from sonogram.data import load_dataset
+    from sonogram.data.synth import write_fsdd
 
     write_fsdd(tmp_path, speakers=("ann", "bob", "cy", "dee"), takes=10, seconds=0.1)
     corpus = load_dataset("fsdd", tmp_path)

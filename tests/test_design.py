@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from sonogram.checkpoint import load_checkpoint, save_checkpoint
+from sonogram.network.checkpoint import load_checkpoint, save_checkpoint
 from sonogram.config import apply_overrides, from_dict, to_dict
-from sonogram.design import (DesignConfig, build_network, count_params, load_design, match_budget, summary,
+from sonogram.network.design import (DesignConfig, build_network, count_params, load_design, match_budget, summary,
                              summary_rows)
 from sonogram.errors import ConfigError
 from sonogram.models import MODELS, MLPConfig

@@ -5,9 +5,9 @@ import zipfile
 
 import pytest
 
-from sonogram.datasets import DatasetError, load_dataset
-from sonogram.datasets.download import Source, download_and_extract, extract, fetch
-from sonogram.datasets.synth import write_fsdd
+from sonogram.data import DatasetError, load_dataset
+from sonogram.data.download import Source, download_and_extract, extract, fetch
+from sonogram.data.synth import write_fsdd
 
 
 def _tar(path, members):

@@ -15,7 +15,7 @@ import pytest
 import scipy.signal
 import torch
 
-from sonogram import frontends as fe
+from sonogram.features import layers as fe
 from sonogram.errors import ConfigError
 
 SPEC_RTOL = 1e-5

@@ -10,12 +10,12 @@ import soundfile
 import torch
 from PIL import Image
 
-from sonogram import plots
+from sonogram.reports import plots
 from sonogram.cli import main
-from sonogram.datasets.synth import tone_clip, write_fsdd
+from sonogram.data.synth import tone_clip, write_fsdd
 from sonogram.errors import ConfigError
 from sonogram.recipe import recipe_from_dict
-from sonogram.train import train_run
+from sonogram.engine.train import train_run
 
 RECIPE = {
     "name": "tiny-stft",
@@ -101,14 +101,14 @@ def test_run_figures(tiny_runs):
 
 
 def plots_network(run_dir):
-    from sonogram.infer import load_run
+    from sonogram.inference.predictor import load_run
 
     return load_run(run_dir)[0]
 
 
 def test_frames_work_for_any_model(tiny_runs, tone_file):
     from sonogram.audio import load
-    from sonogram.infer import sliding_probabilities
+    from sonogram.inference.predictor import sliding_probabilities
 
     waveform, _ = load(tone_file, 8000)
     panels = []

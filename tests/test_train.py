@@ -14,10 +14,10 @@ import torch
 import yaml
 
 from sonogram.cli import main
-from sonogram.datasets.synth import tone_clip, write_fsdd
+from sonogram.data.synth import tone_clip, write_fsdd
 from sonogram.errors import ConfigError, Interrupted
 from sonogram.recipe import load_recipe
-from sonogram.train import LastCheckpoint, train_run
+from sonogram.engine.train import LastCheckpoint, train_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -254,7 +254,7 @@ def test_lr_find_plots_and_suggests(recipe_file, tmp_path, capsys):
 
 
 def test_bundled_recipes_list_and_build(capsys):
-    from sonogram.design import build_network
+    from sonogram.network.design import build_network
     from sonogram.recipe import bundled_recipes
 
     assert main(["recipes"]) == 0
@@ -286,8 +286,8 @@ def test_recipe_errors():
 @pytest.fixture(scope="module")
 def all_layouts(tmp_path_factory) -> Path:
     """Small synthetic corpora in every layout the bundled recipes read."""
-    from sonogram.datasets import synth
-    from sonogram.datasets.speech_commands import KEYWORDS
+    from sonogram.data import synth
+    from sonogram.data.speech_commands import KEYWORDS
 
     root = tmp_path_factory.mktemp("layouts")
     synth.write_fsdd(root, speakers=("ann", "bob", "cy", "dee", "eve", "fay"), takes=6, seconds=0.2)
@@ -300,8 +300,8 @@ def all_layouts(tmp_path_factory) -> Path:
 
 def test_bundled_recipes_read_their_datasets(all_layouts):
     """Each recipe's dataset, loader options, split, fold and noise folder exist in the real layout."""
-    from sonogram.augment import load_noise_bank
-    from sonogram.data import load_corpus
+    from sonogram.data.augment import load_noise_bank
+    from sonogram.data.loaders import load_corpus
     from sonogram.recipe import bundled_recipes
 
     for name, _ in bundled_recipes():

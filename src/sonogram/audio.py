@@ -21,14 +21,12 @@ import numpy as np
 import soundfile
 import soxr
 
+from sonogram.errors import AudioError
+
 DEFAULT_MAX_SECONDS = 600.0
 Align = Literal["center", "left"]
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg"})  # what sonogram looks for in folders
 NormMode = Literal["peak", "rms"]
-
-
-class AudioError(Exception):
-    """A file could not be turned into a usable waveform."""
 
 
 @dataclass(frozen=True)

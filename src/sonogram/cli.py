@@ -32,7 +32,7 @@ def _data_root(p: argparse.ArgumentParser) -> None:
 
 
 def _datasets_args(p: argparse.ArgumentParser) -> None:
-    from sonogram.datasets import LOADERS
+    from sonogram.data import LOADERS
 
     p.add_argument("name", nargs="?", choices=sorted(LOADERS), help="show one dataset in detail: classes, speakers, splits")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -54,7 +54,7 @@ LISTED = [
 
 @command("datasets", "list the datasets found under the data root with clip, class and speaker counts", _datasets_args)
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from sonogram.datasets import DatasetError, load_dataset, resolve_data_root
+    from sonogram.data import DatasetError, load_dataset, resolve_data_root
 
     root = resolve_data_root(args.data_root)
     if args.name:
@@ -95,7 +95,7 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
 
 
 def _show_dataset(args: argparse.Namespace, root) -> int:
-    from sonogram.datasets import load_dataset, speaker_overlap
+    from sonogram.data import load_dataset, speaker_overlap
 
     corpus = load_dataset(args.name, root, **_parse_options(args.option))
     summary = corpus.summary()
@@ -122,7 +122,7 @@ def _show_dataset(args: argparse.Namespace, root) -> int:
 
 
 def _download_args(p: argparse.ArgumentParser) -> None:
-    from sonogram.datasets import SOURCES
+    from sonogram.data import SOURCES
 
     p.add_argument("source", choices=sorted(SOURCES), help="which public dataset to fetch")
     _data_root(p)
@@ -130,7 +130,7 @@ def _download_args(p: argparse.ArgumentParser) -> None:
 
 @command("download", "download and unpack a public dataset into the data root (checksum-verified)", _download_args)
 def cmd_download(args: argparse.Namespace) -> int:
-    from sonogram.datasets import download
+    from sonogram.data import download
 
     print(download(args.source, args.data_root))
     return 0
@@ -149,7 +149,7 @@ def _design_args(p: argparse.ArgumentParser) -> None:
 @command("design", "show a network design: layers, output shapes and parameter counts", _design_args)
 def cmd_design(args: argparse.Namespace) -> int:
     from sonogram.config import to_dict
-    from sonogram.design import build_network, count_params, load_design, match_budget, summary, summary_rows
+    from sonogram.network.design import build_network, count_params, load_design, match_budget, summary, summary_rows
     from sonogram.errors import ConfigError
 
     design = load_design(args.file, args.overrides)
@@ -204,7 +204,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 @command("train", "train a recipe and leave a run folder (config, labels, model.pt, metrics, history)", _train_args)
 def cmd_train(args: argparse.Namespace) -> int:
     from sonogram.errors import ConfigError
-    from sonogram.train import load_run_recipe, train_run
+    from sonogram.engine.train import load_run_recipe, train_run
 
     if args.resume:
         if args.recipe or args.overrides:
@@ -256,7 +256,7 @@ def _cv_args(p: argparse.ArgumentParser) -> None:
 
 @command("cv", "cross-validate a recipe over every fold of its split; resumes finished folds", _cv_args)
 def cmd_cv(args: argparse.Namespace) -> int:
-    from sonogram.cv import cv_table, run_cv
+    from sonogram.engine.cv import cv_table, run_cv
 
     recipe = _load_recipe(args)
     out = Path(args.out) if args.out else Path("runs") / f"{recipe.name}-cv"
@@ -278,10 +278,10 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "evaluate a run's model.pt on its own split (test by default)", _evaluate_args)
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from sonogram.data import prepare_fold
+    from sonogram.data.loaders import prepare_fold
     from sonogram.evaluate import part_metrics
-    from sonogram.infer import load_run
-    from sonogram.train import load_run_recipe
+    from sonogram.inference.predictor import load_run
+    from sonogram.engine.train import load_run_recipe
 
     recipe = load_run_recipe(args.run_dir)
     if args.data_root:
@@ -302,7 +302,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 @command("predict", "predict the class of audio files with a trained run (any sample rate)", _predict_args)
 def cmd_predict(args: argparse.Namespace) -> int:
     from sonogram.audio import AudioError
-    from sonogram.infer import load_run, predict_files
+    from sonogram.inference.predictor import load_run, predict_files
 
     network, checkpoint = load_run(args.run_dir)
     failed = 0
@@ -337,7 +337,7 @@ def _lr_find_args(p: argparse.ArgumentParser) -> None:
 
 @command("lr-find", "sweep the learning rate, plot loss against it and suggest a value", _lr_find_args)
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from sonogram.lr_find import find_learning_rate
+    from sonogram.engine.lr_find import find_learning_rate
 
     suggestion = find_learning_rate(_load_recipe(args), Path(args.out), args.min_lr, args.max_lr, args.steps)
     print(f"suggested learning rate: {suggestion:.3g}  (plot: {args.out}; use --set optim.lr={suggestion:.3g})")
@@ -390,7 +390,7 @@ def _plot_args(p: argparse.ArgumentParser) -> None:
 
 @command("plot", "draw a figure (PNG or SVG): signals, spectrograms, curves, matrices, per-frame predictions", _plot_args)
 def cmd_plot(args: argparse.Namespace) -> int:
-    from sonogram import plots
+    from sonogram.reports import plots
     from sonogram.audio import load
 
     out = Path(args.out or f"{args.kind}.png")
@@ -399,7 +399,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
         raise ConfigError(f"--out {out}: plots are saved as .png or .svg")
     if args.kind == "lr-find":
-        from sonogram.lr_find import find_learning_rate
+        from sonogram.engine.lr_find import find_learning_rate
 
         suggestion = find_learning_rate(_load_recipe(args), out, steps=args.steps)
         print(f"suggested learning rate: {suggestion:.3g}")
@@ -421,7 +421,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     elif args.kind == "confusion":
         plots.save(plots.plot_confusion(args.run), out)
     elif args.kind == "weights":
-        from sonogram.infer import load_run
+        from sonogram.inference.predictor import load_run
 
         network, _ = load_run(args.run)
         plots.save(plots.plot_weights(*plots.kernel_weights(network)), out)
@@ -432,10 +432,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _plot_frames(args: argparse.Namespace, out: Path) -> None:
-    from sonogram import plots
+    from sonogram.reports import plots
     from sonogram.audio import load
     from sonogram.errors import ConfigError
-    from sonogram.infer import load_run, sliding_probabilities
+    from sonogram.inference.predictor import load_run, sliding_probabilities
 
     *runs, file = args.runs
     if not runs:
@@ -460,7 +460,7 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 
 @command("report", "write a run's self-contained report.html, or compare several runs side by side", _report_args)
 def cmd_report(args: argparse.Namespace) -> int:
-    from sonogram.report import write_report
+    from sonogram.reports.report import write_report
 
     print(write_report(args.runs, args.out))
     return 0

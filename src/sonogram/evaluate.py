@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from sonogram.design import Network
+from sonogram.network.design import Network
 
 
 def classification_metrics(targets, predictions, labels: list[str]) -> dict:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from sonogram.data.augment import AugmentConfig
 from sonogram.config import apply_overrides, from_dict, load_yaml
-from sonogram.design import DesignConfig
+from sonogram.network.design import DesignConfig
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
@@ -46,24 +47,6 @@ class ScheduleConfig:
 
     name: Literal["onecycle", "cosine", "constant"] = "onecycle"
     warmup: float = 0.1
-
-
-@dataclass
-class AugmentConfig:
-    """Waveform augmentation, training only (SpecAugment is a front-end layer in the design).
-
-    time_shift: max shift in seconds (circular with zero fill); gain_db: max +- gain; speed: max
-    relative speed change (also shifts pitch); noise_prob: chance of added noise at an SNR drawn from
-    ``noise_snr_db``; noise_dir: a folder of noise recordings (e.g. Speech Commands
-    ``_background_noise_``; a relative path is inside the data root), else coloured noise is generated.
-    """
-
-    time_shift: float = 0.0
-    gain_db: float = 0.0
-    speed: float = 0.0
-    noise_prob: float = 0.0
-    noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
-    noise_dir: str | None = None
 
 
 @dataclass

@@ -20,9 +20,9 @@ import numpy as np
 import scipy.signal
 import torch
 
-from sonogram import plots
-from sonogram.report import STYLE, embed, table
-from sonogram.train import write_atomic
+from sonogram.reports import plots
+from sonogram.reports.report import STYLE, embed, table
+from sonogram.engine.train import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from sonogram.audio import AUDIO_SUFFIXES, AudioError, fix_length, load
-from sonogram.checkpoint import load_checkpoint
-from sonogram.design import Network
+from sonogram.network.checkpoint import load_checkpoint
+from sonogram.network.design import Network
 from sonogram.errors import ConfigError
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sonogram.datasets import Corpus, Split, WaveformDataset, WaveformSpec, build_cache, load_dataset
+from sonogram.data import Corpus, Split, WaveformDataset, WaveformSpec, build_cache, load_dataset
 from sonogram.errors import ConfigError
 from sonogram.recipe import Recipe
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from sonogram.datasets.speech_commands import NOISE_FOLDER
+from sonogram.data.speech_commands import NOISE_FOLDER
 
 
 def tone_clip(class_index: int, speaker_index: int, sample_rate: int, seconds: float, rng: np.random.Generator) -> np.ndarray:
@@ -81,7 +81,7 @@ def write_speech_commands(root: Path, version: str, words: Sequence[str], speake
 
 def write_speech_commands_test_set(root: Path, speakers: Sequence[str], silences: int = 4, seed: int = 0) -> Path:
     """The shipped 12-class test-set layout under ``root/speech_commands_v0.02_test``."""
-    from sonogram.datasets.speech_commands import KEYWORDS, TEST_SET_FOLDER
+    from sonogram.data.speech_commands import KEYWORDS, TEST_SET_FOLDER
 
     rng = np.random.default_rng(seed)
     folder = root / TEST_SET_FOLDER

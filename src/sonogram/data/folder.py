@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 from sonogram.audio import AUDIO_SUFFIXES, info
-from sonogram.datasets.base import Clip, Corpus, DatasetError, Split, require_dir
-from sonogram.datasets.splits import group_kfold
+from sonogram.data.base import Clip, Corpus, DatasetError, Split, require_dir
+from sonogram.data.splits import group_kfold
 
 
 def load(root: Path, path: str, speaker_pattern: str = r"^([^_]+)_nohash_", folds: int = 5) -> Corpus:

@@ -4,7 +4,7 @@ Loading needs only torch and sonogram's design code, never the training framewor
 
 Example:
     >>> import tempfile, pathlib
-    >>> from sonogram.design import DesignConfig, build_network
+    >>> from sonogram.network.design import DesignConfig, build_network
     >>> net = build_network(DesignConfig(sample_rate=8000, num_samples=800, num_classes=2,
     ...                                  frontend=[{"name": "waveform"}], model={"name": "mlp", "hidden": [4]}))
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.pt"
@@ -23,7 +23,7 @@ import torch
 from sonogram import __version__
 from sonogram.atomic import atomic_write
 from sonogram.config import to_dict
-from sonogram.design import Network, build_network
+from sonogram.network.design import Network, build_network
 from sonogram.errors import ConfigError
 
 FORMAT = "sonogram.model/1"

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sonogram import frontends as fe
+from sonogram.features import layers as fe
 from sonogram.config import apply_overrides, from_dict, load_yaml, to_dict
 from sonogram.errors import ConfigError
 from sonogram.models import MODELS

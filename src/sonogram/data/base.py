@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class DatasetError(Exception):
-    """A dataset is missing, malformed or asked for with invalid options."""
+from sonogram.errors import DatasetError
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from sonogram.datasets import audiomnist, folder, fsdd, speech_commands
-from sonogram.datasets.base import Clip, Corpus, DatasetError, Split, speaker_overlap
-from sonogram.datasets.cache import WaveformDataset, WaveformSpec, build_cache
-from sonogram.datasets.download import Source, download_and_extract
-from sonogram.datasets.root import resolve_data_root
+from sonogram.data import audiomnist, folder, fsdd, speech_commands
+from sonogram.data.base import Clip, Corpus, DatasetError, Split, speaker_overlap
+from sonogram.data.cache import WaveformDataset, WaveformSpec, build_cache
+from sonogram.data.download import Source, download_and_extract
+from sonogram.data.root import resolve_data_root
 
 LOADERS: dict[str, Callable[..., Corpus]] = {
     "fsdd": fsdd.load,

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from sonogram import plots
+from sonogram.reports import plots
 from sonogram.audio import AudioError, load
-from sonogram.datasets import DatasetError
+from sonogram.data import DatasetError
 from sonogram.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -71,10 +71,10 @@ def frame_examples(run_dir: Path, count: int = 2) -> list[tuple[str, str, str]]:
 
     Returns ``(caption, image html, plot file name)``; empty when the dataset is not reachable here.
     """
-    from sonogram.data import prepare_fold
+    from sonogram.data.loaders import prepare_fold
     from sonogram.evaluate import predict_probabilities
-    from sonogram.infer import load_run, sliding_probabilities
-    from sonogram.train import load_run_recipe
+    from sonogram.inference.predictor import load_run, sliding_probabilities
+    from sonogram.engine.train import load_run_recipe
 
     recipe = load_run_recipe(run_dir)
     try:
@@ -105,7 +105,7 @@ def frame_examples(run_dir: Path, count: int = 2) -> list[tuple[str, str, str]]:
 
 
 def run_section(run_dir: Path, with_frames: bool = True) -> str:
-    from sonogram.train import load_run_recipe
+    from sonogram.engine.train import load_run_recipe
 
     recipe = load_run_recipe(run_dir)
     metrics = plots.read_metrics(run_dir)
@@ -157,7 +157,7 @@ def write_report(run_dirs: list[str | Path], out: str | Path | None = None) -> P
         path = Path(out) if out else Path("report.html")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
-    from sonogram.train import write_atomic
+    from sonogram.engine.train import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, page)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sonogram.datasets.base import Clip, Corpus, DatasetError, Split, require_dir
-from sonogram.datasets.download import Source
-from sonogram.datasets.splits import leave_one_group_out, stratified_holdout
+from sonogram.data.base import Clip, Corpus, DatasetError, Split, require_dir
+from sonogram.data.download import Source
+from sonogram.data.splits import leave_one_group_out, stratified_holdout
 
 NAME = "fsdd"
 SAMPLE_RATE = 8000

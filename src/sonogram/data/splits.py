@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sonogram.datasets.base import DatasetError, Split
+from sonogram.data.base import DatasetError, Split
 
 
 def _groups_to_indices(groups: np.ndarray, chosen: set) -> np.ndarray:

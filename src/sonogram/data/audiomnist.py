@@ -11,9 +11,9 @@ import json
 import re
 from pathlib import Path
 
-from sonogram.datasets.base import Clip, Corpus, DatasetError, Split, require_dir
-from sonogram.datasets.download import Source
-from sonogram.datasets.splits import fixed_groups, group_kfold
+from sonogram.data.base import Clip, Corpus, DatasetError, Split, require_dir
+from sonogram.data.download import Source
+from sonogram.data.splits import fixed_groups, group_kfold
 
 SAMPLE_RATE = 48000
 SOURCE = Source(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from sonogram.datasets.base import DatasetError
+from sonogram.data.base import DatasetError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sonogram import functional as Fn
+from sonogram.features import functional as Fn
 from sonogram.errors import ConfigError
 
 

@@ -27,14 +27,14 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from sonogram import frontends as fe
+from sonogram.features import layers as fe
 from sonogram.atomic import atomic_write
-from sonogram.augment import WaveformAugment, load_noise_bank
-from sonogram.checkpoint import load_checkpoint, save_checkpoint
+from sonogram.data.augment import WaveformAugment, load_noise_bank
+from sonogram.network.checkpoint import load_checkpoint, save_checkpoint
 from sonogram.config import load_yaml, to_dict
-from sonogram.datasets import Corpus, resolve_data_root
-from sonogram.data import FoldData, eval_loader, load_corpus, prepare_fold, train_loader
-from sonogram.design import Network, build_network, count_params
+from sonogram.data import Corpus, resolve_data_root
+from sonogram.data.loaders import FoldData, eval_loader, load_corpus, prepare_fold, train_loader
+from sonogram.network.design import Network, build_network, count_params
 from sonogram.errors import ConfigError, Interrupted
 from sonogram.evaluate import part_metrics
 from sonogram.recipe import Recipe, recipe_from_dict
@@ -302,7 +302,7 @@ def finish_run(run_dir: Path, recipe: Recipe, data: FoldData, files: RunFiles, t
     })
     write_json(run_dir / "metrics.json", metrics)
     (run_dir / "checkpoints" / "last.ckpt").unlink(missing_ok=True)
-    from sonogram.report import write_report
+    from sonogram.reports.report import write_report
 
     write_report([run_dir])
     return metrics

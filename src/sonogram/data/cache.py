@@ -25,8 +25,8 @@ import torch
 
 from sonogram.atomic import atomic_write
 from sonogram.audio import Align, fix_length, load
-from sonogram.datasets.base import Corpus
-from sonogram.datasets.root import resolve_cache_dir
+from sonogram.data.base import Corpus
+from sonogram.data.root import resolve_cache_dir
 
 log = logging.getLogger(__name__)
 

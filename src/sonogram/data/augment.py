@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,24 @@ from torch import nn
 
 from sonogram.audio import AUDIO_SUFFIXES, load
 from sonogram.errors import ConfigError
-from sonogram.recipe import AugmentConfig
+
+
+@dataclass
+class AugmentConfig:
+    """Waveform augmentation, training only (SpecAugment is a front-end layer in the design).
+
+    time_shift: max shift in seconds (circular with zero fill); gain_db: max +- gain; speed: max
+    relative speed change (also shifts pitch); noise_prob: chance of added noise at an SNR drawn from
+    ``noise_snr_db``; noise_dir: a folder of noise recordings (e.g. Speech Commands
+    ``_background_noise_``; a relative path is inside the data root), else coloured noise is generated.
+    """
+
+    time_shift: float = 0.0
+    gain_db: float = 0.0
+    speed: float = 0.0
+    noise_prob: float = 0.0
+    noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
+    noise_dir: str | None = None
 
 
 def load_noise_bank(folder: str | Path, sample_rate: int) -> torch.Tensor:

@@ -8,10 +8,10 @@ from pathlib import Path
 import lightning as L
 import matplotlib
 
-from sonogram.data import eval_loader, prepare_fold, train_loader
+from sonogram.data.loaders import eval_loader, prepare_fold, train_loader
 from sonogram.errors import ConfigError
 from sonogram.recipe import Recipe
-from sonogram.train import build_classifier, make_trainer
+from sonogram.engine.train import build_classifier, make_trainer
 
 matplotlib.use("Agg")
 

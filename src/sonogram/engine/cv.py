@@ -15,11 +15,11 @@ from pathlib import Path
 import yaml
 
 from sonogram.config import load_yaml, to_dict
-from sonogram.data import load_corpus
+from sonogram.data.loaders import load_corpus
 from sonogram.errors import ConfigError
 from sonogram.evaluate import mean_std
 from sonogram.recipe import Recipe
-from sonogram.train import train_run, write_atomic, write_json
+from sonogram.engine.train import train_run, write_atomic, write_json
 
 log = logging.getLogger(__name__)
 

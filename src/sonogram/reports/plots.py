@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sonogram import functional as Fn  # noqa: E402
+from sonogram.features import functional as Fn  # noqa: E402
 from sonogram.atomic import atomic_write  # noqa: E402
 from sonogram.errors import ConfigError  # noqa: E402
 
@@ -219,7 +219,7 @@ def kernel_weights(network: torch.nn.Module) -> tuple[str, np.ndarray]:
 
     Returns a name and ``(kernels, taps)``: for a 2-D convolution each kernel is flattened.
     """
-    from sonogram.frontends import LearnableSTFT
+    from sonogram.features.layers import LearnableSTFT
 
     for name, module in network.named_modules():
         if isinstance(module, LearnableSTFT):

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from sonogram.audio import info
-from sonogram.datasets.base import Clip, Corpus, DatasetError, Split, require_dir
-from sonogram.datasets.download import Source
-from sonogram.datasets.splits import group_kfold
+from sonogram.data.base import Clip, Corpus, DatasetError, Split, require_dir
+from sonogram.data.download import Source
+from sonogram.data.splits import group_kfold
 
 SAMPLE_RATE = 16000
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
