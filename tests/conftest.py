@@ -1,7 +1,9 @@
+import json
 import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,3 +29,53 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's cache folders from tests."""
     monkeypatch.setenv("SONOGRAM_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
+
+
+# A tiny recipe on a synthetic FSDD (tones per digit): trains in a few seconds and learns.
+RECIPE = {
+    "name": "tiny",
+    "seed": 0,
+    "dataset": {"name": "fsdd", "split": "official"},
+    "design": {
+        "sample_rate": 8000, "num_samples": 3200,
+        "frontend": [{"name": "fft", "n_fft": 1024}, {"name": "amplitude_to_db", "stype": "magnitude", "top_db": 80},
+                     {"name": "normalize", "per": "clip"}],
+        "model": {"name": "mlp", "hidden": [32], "dropout": 0.0},
+    },
+    "optim": {"lr": 0.01},
+    "augment": {"time_shift": 0.02, "gain_db": 3},
+    "train": {"epochs": 4, "batch_size": 16, "progress": False, "accelerator": "cpu"},
+}
+
+
+@pytest.fixture(scope="session")
+def corpus_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    from sonogram.data.synth import write_fsdd
+
+    write_fsdd(root, speakers=("ann", "bob", "cy"), takes=10, seconds=0.4)
+    return root
+
+
+@pytest.fixture(scope="session")
+def make_tiny_recipe(corpus_root):
+    """A function giving a fresh copy of the tiny recipe as plain data, pointing at the synthetic corpus."""
+
+    def make() -> dict:
+        data = json.loads(json.dumps(RECIPE))
+        data["dataset"]["data_root"] = str(corpus_root)
+        return data
+
+    return make
+
+
+@pytest.fixture
+def tiny_recipe(make_tiny_recipe) -> dict:
+    return make_tiny_recipe()
+
+
+@pytest.fixture
+def recipe_file(tmp_path, tiny_recipe) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe))
+    return path

@@ -246,6 +246,7 @@ def test_batch_equals_one_clip_at_a_time_and_leading_dims(name):
             torch.testing.assert_close(out[i, j], layer(x[i, j]), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(all_frontends()))
 def test_gradcheck_float64(name):
     layer = all_frontends()[name].double()

@@ -11,11 +11,13 @@ import torch
 from PIL import Image
 
 from sonogram.reports import plots
+from sonogram.runs import Run
+from sonogram.service import results
 from sonogram.cli import main
 from sonogram.data.synth import tone_clip, write_fsdd
 from sonogram.errors import ConfigError
 from sonogram.recipe import recipe_from_dict
-from sonogram.engine.train import train_run
+from sonogram.service.training import train
 
 RECIPE = {
     "name": "tiny-stft",
@@ -37,11 +39,11 @@ def tiny_runs(tmp_path_factory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("runs")
     recipe = json.loads(json.dumps(RECIPE))
     recipe["dataset"]["data_root"] = str(root)
-    train_run(recipe_from_dict(recipe), base / "stft")
+    train(recipe_from_dict(recipe), base / "stft")
     recipe["design"]["frontend"] = [{"name": "fft", "n_fft": 1024}, {"name": "amplitude_to_db"},
                                     {"name": "normalize", "per": "clip"}]
     recipe["design"]["model"] = {"name": "mlp", "hidden": [16]}
-    train_run(recipe_from_dict(recipe), base / "mlp")
+    train(recipe_from_dict(recipe), base / "mlp")
     return base / "stft", base / "mlp"
 
 
@@ -86,12 +88,13 @@ def test_mel_spectrogram_peaks_at_the_tone():
     assert db.max() == 0.0 and db.min() >= -80.0
 
 
+@pytest.mark.slow
 def test_run_figures(tiny_runs):
     stft_run, mlp_run = tiny_runs
-    curves = plots.plot_curves([stft_run, mlp_run])
+    curves = plots.plot_curves(results.curves([stft_run, mlp_run]))
     assert titles(curves) == ["loss", "accuracy", "validation macro-F1", "learning rate"]
     assert len(curves.axes[2].lines) == 2  # one line per run
-    confusion = plots.plot_confusion(stft_run)
+    confusion = plots.plot_confusion(Run(stft_run).metrics())
     assert titles(confusion)[0].startswith("train counts") and titles(confusion)[-1].startswith("test row-normalised")
     assert len(confusion.axes) == 6
     name, kernels = plots.kernel_weights(plots_network(stft_run))
@@ -101,20 +104,18 @@ def test_run_figures(tiny_runs):
 
 
 def plots_network(run_dir):
-    from sonogram.inference.predictor import load_run
-
-    return load_run(run_dir)[0]
+    return Run(run_dir).model()[0]
 
 
+@pytest.mark.slow
 def test_frames_work_for_any_model(tiny_runs, tone_file):
     from sonogram.audio import load
-    from sonogram.inference.predictor import sliding_probabilities
+    from sonogram.inference.predictor import Predictor
 
     waveform, _ = load(tone_file, 8000)
     panels = []
     for run in tiny_runs:
-        network = plots_network(run)
-        times, probabilities = sliding_probabilities(network, waveform, hop_seconds=0.05)
+        times, probabilities = Predictor.from_run(run).frame_probabilities(waveform, hop_seconds=0.05)
         assert probabilities.shape == (len(times), 10) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
         assert times[0] == 0 and times[-1] <= len(waveform) / 8000
         panels.append((run.name, times, probabilities, [str(d) for d in range(10)]))
@@ -126,6 +127,7 @@ def test_frames_work_for_any_model(tiny_runs, tone_file):
         assert (at(0.2), at(0.8)) == (2, 7), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, out", [
     (["waveform", "{tone}"], "w.png"), (["spectrogram", "{tone}", "--kind", "mel"], "s.svg"),
     (["spectrogram", "{tone}", "--kind", "log", "--n-fft", "256"], "s.png"), (["filterbank"], "f.png"),
@@ -158,6 +160,7 @@ def test_plot_errors(tone_file, tmp_path, capsys):
     assert "bad.wav" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_run_folder_has_plots_and_a_self_contained_report(tiny_runs):
     run = tiny_runs[0]
     page = (run / "report.html").read_text()
@@ -170,6 +173,7 @@ def test_run_folder_has_plots_and_a_self_contained_report(tiny_runs):
     assert list((run / "plots").glob("frames_*.png"))
 
 
+@pytest.mark.slow
 def test_report_command_compares_runs(tiny_runs, tmp_path, capsys):
     out = tmp_path / "compare.html"
     assert main(["report", str(tiny_runs[0]), str(tiny_runs[1]), "--out", str(out)]) == 0
@@ -193,6 +197,7 @@ def test_learn_stft_targets_are_the_dft(tmp_path):
     assert np.allclose(weights[128:], -np.sin(2 * np.pi * k * n / 256) / 128, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_learn_stft_experiment_runs_and_learns(tmp_path, capsys):
     out = tmp_path / "learn"
     assert main(["experiments", "learn-stft", "--out", str(out), "--clips", "256", "--epochs", "3",

@@ -77,7 +77,7 @@ def _open(path: Path) -> soundfile.SoundFile:
         raise AudioError(f"{path}: empty file (0 bytes)")
     _check_riff_complete(path)
     try:
-        return soundfile.SoundFile(str(path))
+        return soundfile.SoundFile(os.fsencode(path))  # bytes: names that are not UTF-8 open too
     except (soundfile.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"{path}: not a readable audio file ({exc})") from None
 

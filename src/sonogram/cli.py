@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -28,7 +27,8 @@ def command(name: str, help: str, add_args: Callable[[argparse.ArgumentParser], 
 
 
 def _data_root(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-root", help="folder holding the datasets (default: $SONOGRAM_DATA, else ~/.cache/sonogram/data)")
+    p.add_argument("--data-root", help="folder holding the datasets (default: $SONOGRAM_DATA, else "
+                                       "~/.cache/sonogram/data)")
 
 
 def _datasets_args(p: argparse.ArgumentParser) -> None:
@@ -42,38 +42,22 @@ def _datasets_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-# Datasets `sonogram datasets` looks for, with the options that select each variant.
-LISTED = [
-    ("fsdd", {}),
-    ("speech_commands_test", {}),
-    ("speech_commands", {"version": "v0.01", "task": "words"}),
-    ("speech_commands", {"version": "v0.02", "task": "words"}),
-    ("audiomnist", {}),
-]
-
-
 @command("datasets", "list the datasets found under the data root with clip, class and speaker counts", _datasets_args)
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from sonogram.data import DatasetError, load_dataset, resolve_data_root
+    from sonogram.config import apply_overrides
+    from sonogram.service.datasets import describe, survey
 
-    root = resolve_data_root(args.data_root)
     if args.name:
-        return _show_dataset(args, root)
-    rows = []
-    for name, options in LISTED:
-        try:
-            summary = load_dataset(name, root, **options).summary()
-            summary.pop("per_class")
-            rows.append(summary)
-        except DatasetError as exc:
-            rows.append({"name": name + "".join(f" {v}" for v in options.values()), "missing": str(exc)})
+        return _show_dataset(describe(args.name, apply_overrides({}, args.option), args.seed, args.data_root),
+                             args.json)
+    found = survey(args.data_root)
     if args.json:
-        for row in rows:
+        for row in found["datasets"]:
             print(json.dumps(row))
         return 0
-    print(f"data root: {root}")
+    print(f"data root: {found['data_root']}")
     print(f"{'dataset':<28}{'clips':>8}{'classes':>9}{'speakers':>10}{'rate':>8}  splits")
-    for row in rows:
+    for row in found["datasets"]:
         if "missing" in row:
             print(f"{row['name']:<28}  not found")
         else:
@@ -82,38 +66,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_options(pairs: list[str]) -> dict[str, object]:
-    from sonogram.errors import ConfigError
-
-    options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"option {pair!r} is not KEY=VALUE")
-        options[key] = int(value) if value.isdigit() else value
-    return options
-
-
-def _show_dataset(args: argparse.Namespace, root) -> int:
-    from sonogram.data import load_dataset, speaker_overlap
-
-    corpus = load_dataset(args.name, root, **_parse_options(args.option))
-    summary = corpus.summary()
-    summary["splits"] = {}
-    for protocol in sorted(corpus.protocols):
-        summary["splits"][protocol] = [
-            {"name": split.name, **{part: len(idx) for part, idx in split.parts().items()},
-             "shared_speakers": len(speaker_overlap(corpus, split))}
-            for split in corpus.splits(protocol, args.seed)
-        ]
-    if args.json:
+def _show_dataset(summary: dict, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(summary))
         return 0
     print(f"{summary['name']}: {summary['clips']} clips, {summary['classes']} classes, "
           f"{summary['speakers']} speakers, {summary['sample_rate']} Hz")
     print("clips per class: " + ", ".join(f"{label}={n}" for label, n in summary["per_class"].items()))
     for protocol, folds in summary["splits"].items():
-        disjoint = "speaker-disjoint" if protocol in corpus.speaker_disjoint else "speakers shared by design"
+        disjoint = "speaker-disjoint" if protocol in summary["speaker_disjoint"] else "speakers shared by design"
         print(f"split {protocol!r} ({len(folds)} fold{'s' * (len(folds) > 1)}, {disjoint}):")
         for fold in folds:
             print(f"  {fold['name']:<22} train {fold['train']:>6}  val {fold['val']:>6}  test {fold['test']:>6}"
@@ -148,24 +109,32 @@ def _design_args(p: argparse.ArgumentParser) -> None:
 
 @command("design", "show a network design: layers, output shapes and parameter counts", _design_args)
 def cmd_design(args: argparse.Namespace) -> int:
-    from sonogram.config import to_dict
-    from sonogram.network.design import build_network, count_params, load_design, match_budget, summary, summary_rows
     from sonogram.errors import ConfigError
+    from sonogram.service.designs import describe_design
 
-    design = load_design(args.file, args.overrides)
-    if (args.budget is None) != (args.scale is None):
-        raise ConfigError("--budget and --scale go together")
-    if args.budget is not None:
-        design, _ = match_budget(design, args.budget, args.scale)
-    network = build_network(design)
+    described = describe_design(args.file, args.overrides, args.budget, args.scale)
     if args.json:
-        print(json.dumps({"design": to_dict(design), "layers": summary_rows(network),
-                          "params": count_params(network), "trainable": count_params(network, True)}))
-        return 0
+        print(json.dumps({"design": described.design, "layers": described.rows, "params": described.params,
+                          "trainable": described.trainable, "errors": described.errors}))
+        return 0 if described.valid else 2
+    if not described.valid:
+        raise ConfigError(described.errors[0]["message"])
     if args.budget is not None:
-        print(f"model.{args.scale} = {design.model[args.scale]} for a budget of {args.budget:,} parameters")
-    print(summary(network))
+        print(f"model.{args.scale} = {described.design['model'][args.scale]} for a budget of {args.budget:,} parameters")
+    print(design_table(described))
     return 0
+
+
+def design_table(described) -> str:
+    """A Keras-style table of layers, output shapes and parameter counts."""
+    lines = [f"{'layer':<34}{'type':<26}{'output shape':<24}{'params':>10}", "-" * 94]
+    for row in described.rows:
+        shape = "" if row["output"] is None else "(" + ", ".join(map(str, row["output"])) + ")"
+        lines.append(f"{row['layer']:<34}{row['type']:<26}{shape:<24}{row['params']:>10,}")
+    design = described.design
+    lines += ["-" * 94, f"total params: {described.params:,}   trainable: {described.trainable:,}   "
+              f"input: ({design['num_samples']},) samples at {design['sample_rate']} Hz"]
+    return "\n".join(lines)
 
 
 def _recipe_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -177,21 +146,9 @@ def _recipe_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def _load_recipe(args: argparse.Namespace):
-    from sonogram.recipe import load_recipe
+    from sonogram.service.training import resolve_recipe
 
-    overrides = list(args.overrides)
-    if args.data_root:
-        overrides.append(f"dataset.data_root={args.data_root}")
-    return load_recipe(args.recipe, overrides)
-
-
-def _free_run_dir(base: Path) -> Path:
-    """``base``, or ``base-2``, ``base-3``... : a new run never lands in a folder that holds one."""
-    candidate, n = base, 1
-    while candidate.exists() and any(candidate.iterdir()):
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
+    return resolve_recipe(args.recipe, args.overrides, args.data_root)
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
@@ -204,26 +161,43 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 @command("train", "train a recipe and leave a run folder (config, labels, model.pt, metrics, history)", _train_args)
 def cmd_train(args: argparse.Namespace) -> int:
     from sonogram.errors import ConfigError
-    from sonogram.engine.train import load_run_recipe, train_run
+    from sonogram.service import training
 
     if args.resume:
         if args.recipe or args.overrides:
             raise ConfigError("--resume takes the recipe saved in the run folder; give no RECIPE or --set")
-        run_dir = Path(args.resume)
-        recipe = load_run_recipe(run_dir)
-        metrics = train_run(recipe, run_dir, resume=True)
+        result = training.resume(args.resume, progress=print_progress, command=_command_line())
     else:
         if not args.recipe:
             raise ConfigError("give a RECIPE (a YAML file or a bundled name such as fsdd) or --resume RUN_DIR")
         recipe = _load_recipe(args)
-        run_dir = Path(args.out) if args.out else _free_run_dir(Path("runs") / recipe.name)
-        metrics = train_run(recipe, run_dir)
-    if metrics is None:  # a non-zero DDP rank
+        result = training.train(recipe, args.out, progress=print_progress if recipe.train.progress else None,
+                                command=_command_line())
+    if result.metrics is None:  # a non-zero DDP rank
         return 0
-    _print_metrics(metrics, run_dir, args.json)
-    if not args.json:
-        print(f"report: {run_dir / 'report.html'}")
+    _print_metrics(result.metrics, result.run_dir, args.json)
+    if not args.json and result.report:
+        print(f"report: {result.report}")
     return 0
+
+
+def _command_line() -> str:
+    return " ".join(["sonogram", *sys.argv[1:]])
+
+
+def print_progress(event: dict) -> None:
+    """One readable line per finished epoch (and per fold of a cross-validation), on stderr."""
+    if event["event"] == "fold":
+        print(f"fold {event['index']}/{event['folds']}: {event['fold']}"
+              + {"finished": " (already finished)", "resumable": " (resuming)"}.get(event["state"], ""),
+              file=sys.stderr, flush=True)
+    elif event["event"] == "epoch":
+        print(f"  epoch {event['epoch']:>3}/{event['epochs']}  train loss {event['train_loss']:.4f} "
+              f"acc {event['train_accuracy']:.4f}  val loss {event['val_loss']:.4f} acc {event['val_accuracy']:.4f} "
+              f"F1 {event['val_macro_f1']:.4f}  lr {event['lr']:.2e}  {event['seconds']:.1f} s",
+              file=sys.stderr, flush=True)
+    elif event["event"] == "started":
+        print(f"training into {event['run']}", file=sys.stderr, flush=True)
 
 
 def _print_metrics(metrics: dict, run_dir: Path, as_json: bool, detailed: str = "test") -> None:
@@ -256,16 +230,19 @@ def _cv_args(p: argparse.ArgumentParser) -> None:
 
 @command("cv", "cross-validate a recipe over every fold of its split; resumes finished folds", _cv_args)
 def cmd_cv(args: argparse.Namespace) -> int:
-    from sonogram.engine.cv import cv_table, run_cv
+    from sonogram.engine.cv import cv_table
+    from sonogram.service.training import cross_validate
 
     recipe = _load_recipe(args)
-    out = Path(args.out) if args.out else Path("runs") / f"{recipe.name}-cv"
-    summary = run_cv(recipe, out)
+    result = cross_validate(recipe, args.out, progress=print_progress if recipe.train.progress else None,
+                            command=_command_line())
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(result.summary))
     else:
-        print(f"cross-validation folder: {out}")
-        print(cv_table(summary))
+        print(f"cross-validation folder: {result.out_dir}")
+        print(cv_table(result.summary))
+        if result.report:
+            print(f"report: {result.report}")
     return 0
 
 
@@ -278,17 +255,10 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "evaluate a run's model.pt on its own split (test by default)", _evaluate_args)
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from sonogram.data.loaders import prepare_fold
-    from sonogram.evaluate import part_metrics
-    from sonogram.inference.predictor import load_run
-    from sonogram.engine.train import load_run_recipe
+    from sonogram.service.results import evaluate
 
-    recipe = load_run_recipe(args.run_dir)
-    if args.data_root:
-        recipe.dataset.data_root = args.data_root
-    network, _ = load_run(args.run_dir)
     parts = ("train", "val", "test") if args.part == "all" else (args.part,)
-    metrics = part_metrics(network, prepare_fold(recipe), parts)
+    metrics = evaluate(args.run_dir, parts, args.data_root)
     _print_metrics(metrics, Path(args.run_dir), args.json, "test" if args.part == "all" else args.part)
     return 0
 
@@ -301,19 +271,21 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 
 @command("predict", "predict the class of audio files with a trained run (any sample rate)", _predict_args)
 def cmd_predict(args: argparse.Namespace) -> int:
-    from sonogram.audio import AudioError
-    from sonogram.inference.predictor import load_run, predict_files
+    from sonogram.errors import AudioError
+    from sonogram.service.prediction import predict_files
 
-    network, checkpoint = load_run(args.run_dir)
     failed = 0
-    for result in predict_files(network, checkpoint["labels"], args.paths, checkpoint.get("align", "center")):
+    for result in predict_files(args.run_dir, args.paths):
         if isinstance(result, AudioError):
             failed += 1
-            print(f"sonogram predict: error: {result}", file=sys.stderr)
-        elif args.json:
+            print(printable(f"sonogram predict: error: {result}"), file=sys.stderr)
+            continue
+        if result.note:
+            print(f"sonogram predict: note: {result.path}: {result.note}", file=sys.stderr)
+        if args.json:
             print(json.dumps(result.as_json()), flush=True)
         else:
-            print(f"{result.path}\t{result.label}\t{result.probabilities[result.label]:.3f}", flush=True)
+            print(f"{result.path}\t{result.label}\t{result.score:.3f}", flush=True)
     return 1 if failed else 0
 
 
@@ -339,7 +311,7 @@ def _lr_find_args(p: argparse.ArgumentParser) -> None:
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from sonogram.engine.lr_find import find_learning_rate
 
-    suggestion = find_learning_rate(_load_recipe(args), Path(args.out), args.min_lr, args.max_lr, args.steps)
+    suggestion = find_learning_rate(_load_recipe(args), _plot_path(args.out), args.min_lr, args.max_lr, args.steps)
     print(f"suggested learning rate: {suggestion:.3g}  (plot: {args.out}; use --set optim.lr={suggestion:.3g})")
     return 0
 
@@ -388,16 +360,38 @@ def _plot_args(p: argparse.ArgumentParser) -> None:
         k.add_argument("--out", help=f"PNG or SVG file (default: {kind}.png)")
 
 
+def _plot_path(out: str) -> Path:
+    from sonogram.errors import ConfigError
+
+    path = Path(out)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise ConfigError(f"--out {path}: plots are saved as .png or .svg")
+    if path.is_dir():
+        raise ConfigError(f"--out {path} is a folder; give a file name such as {path / 'plot.png'}")
+    return path
+
+
+def _positive(args: argparse.Namespace, *names: str) -> None:
+    from sonogram.errors import ConfigError
+
+    for name in names:
+        value = getattr(args, name.replace("-", "_"), None)
+        if value is not None and not value > 0:
+            raise ConfigError(f"--{name} must be positive, got {value}")
+
+
 @command("plot", "draw a figure (PNG or SVG): signals, spectrograms, curves, matrices, per-frame predictions", _plot_args)
 def cmd_plot(args: argparse.Namespace) -> int:
-    from sonogram.reports import plots
     from sonogram.audio import load
+    from sonogram.reports import plots
+    from sonogram.service import results
 
-    out = Path(args.out or f"{args.kind}.png")
-    if out.suffix.lower() not in plots.FORMATS:
+    out = _plot_path(args.out or f"{args.kind}.png")
+    _positive(args, "n-fft", "n-mels", "hop-length", "hop", "sample-rate", "steps")
+    if getattr(args, "time", None) is not None and args.time < 0:
         from sonogram.errors import ConfigError
 
-        raise ConfigError(f"--out {out}: plots are saved as .png or .svg")
+        raise ConfigError(f"--time must be zero or more seconds, got {args.time}")
     if args.kind == "lr-find":
         from sonogram.engine.lr_find import find_learning_rate
 
@@ -417,40 +411,23 @@ def cmd_plot(args: argparse.Namespace) -> int:
     elif args.kind == "filterbank":
         plots.save(plots.plot_filterbank(args.sample_rate, args.n_fft, args.n_mels, args.mel_scale), out)
     elif args.kind == "curves":
-        plots.save(plots.plot_curves(args.runs), out)
+        plots.save(plots.plot_curves(results.curves(args.runs)), out)
     elif args.kind == "confusion":
-        plots.save(plots.plot_confusion(args.run), out)
+        plots.save(plots.plot_confusion(results.run_details(args.run)["metrics"]), out)
     elif args.kind == "weights":
-        from sonogram.inference.predictor import load_run
+        from sonogram.runs import Run
 
-        network, _ = load_run(args.run)
+        network, _ = Run(args.run).model()
         plots.save(plots.plot_weights(*plots.kernel_weights(network)), out)
     else:
-        _plot_frames(args, out)
+        from sonogram.service.prediction import frame_probabilities
+
+        *runs, file = args.runs
+        comparison = frame_probabilities(runs, file, args.hop)
+        panels = [(p.name, p.times, p.probabilities, p.labels) for p in comparison.panels]
+        plots.save(plots.plot_frames(panels, comparison.waveform, comparison.sample_rate, Path(file).name), out)
     print(out)
     return 0
-
-
-def _plot_frames(args: argparse.Namespace, out: Path) -> None:
-    from sonogram.reports import plots
-    from sonogram.audio import load
-    from sonogram.errors import ConfigError
-    from sonogram.inference.predictor import load_run, sliding_probabilities
-
-    *runs, file = args.runs
-    if not runs:
-        raise ConfigError("give at least one RUN_DIR before the audio FILE")
-    panels, waveform, rate = [], None, None
-    for run in runs:
-        network, checkpoint = load_run(run)
-        rate = rate or network.design.sample_rate
-        if network.design.sample_rate != rate:
-            raise ConfigError(f"{run} works at {network.design.sample_rate} Hz but {runs[0]} at {rate} Hz; "
-                              "compare runs with the same rate")
-        waveform, _ = load(file, rate)
-        times, probabilities = sliding_probabilities(network, waveform, args.hop)
-        panels.append((Path(run).name, times, probabilities, checkpoint["labels"]))
-    plots.save(plots.plot_frames(panels, waveform, rate, Path(file).name), out)
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
@@ -458,9 +435,10 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="where to write a comparison of several runs (default: report.html)")
 
 
-@command("report", "write a run's self-contained report.html, or compare several runs side by side", _report_args)
+@command("report", "write a run's (or a cv folder's) self-contained report.html, or compare runs side by side",
+         _report_args)
 def cmd_report(args: argparse.Namespace) -> int:
-    from sonogram.reports.report import write_report
+    from sonogram.service.results import write_report
 
     print(write_report(args.runs, args.out))
     return 0
@@ -499,12 +477,13 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quiet_lightning() -> None:
-    """Drop Lightning's device and tip messages (it sets its logger to INFO when imported, so import first)."""
-    importlib.import_module("lightning.pytorch")
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+# Optional packages and the extra that installs each (see pyproject.toml).
+EXTRAS = {"lightning": "train", "torchmetrics": "train", "tensorboard": "train", "matplotlib": "train"}
+
+
+def printable(text: str) -> str:
+    """``text`` with file-name bytes that are not UTF-8 shown as escapes instead of failing to print."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -523,15 +502,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if not args.verbose and args.command in ("train", "cv", "lr-find"):
-        _quiet_lightning()
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # a deprecation inside Lightning, not ours
     if args.command is None:
         parser.print_help()
         return 0
     try:
         return COMMANDS[args.command][2](args)
     except USER_ERRORS as exc:
-        print(f"sonogram {args.command}: error: {exc}", file=sys.stderr)
+        print(printable(f"sonogram {args.command}: error: {exc}"), file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"sonogram {args.command}: error: this needs the '{extra}' extra ({exc.name} is not installed): "
+              f"pip install 'sonogram[{extra}]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sonogram {args.command}: interrupted", file=sys.stderr)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -91,10 +92,46 @@ def from_dict(cls: type, data: dict | None, where: str = ""):
         raise ConfigError(f"unknown key {_join(where, unknown[0])!r}; valid keys: {', '.join(fields)}")
     hints = typing.get_type_hints(cls)
     values = {name: check_type(value, hints[name], _join(where, name)) for name, value in data.items()}
+    for name, value in values.items():
+        check_range(value, fields[name].metadata, _join(where, name))
     try:
         return cls(**values)
     except TypeError as exc:
         raise ConfigError(f"{where or cls.__name__}: {exc}") from None
+
+
+def bounded(default, low: float | None = None, high: float | None = None, *, above: bool = False,
+            below: bool = False, help: str = ""):
+    """A dataclass field whose numeric value must lie in ``[low, high]`` (``above``/``below``: strictly).
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Train:
+        ...     epochs: int = bounded(30, 1)
+        >>> from_dict(Train, {"epochs": 0})
+        Traceback (most recent call last):
+        ...
+        sonogram.errors.ConfigError: epochs must be at least 1, got 0
+    """
+    factory = {"default_factory": default} if callable(default) else {"default": default}
+    return dataclasses.field(**factory, metadata={"low": low, "high": high, "above": above, "below": below,
+                                                  "help": help})
+
+
+def check_range(value, metadata, where: str) -> None:
+    """Raise for a non-finite float anywhere, and for a number outside a :func:`bounded` field's range."""
+    numbers = value if isinstance(value, (list, tuple)) else [value]
+    for number in numbers:
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ConfigError(f"{where} must be a finite number, got {number}")
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
+            continue
+        low, high = metadata.get("low"), metadata.get("high")
+        if low is not None and (number <= low if metadata["above"] else number < low):
+            raise ConfigError(f"{where} must be {'above' if metadata['above'] else 'at least'} {low}, got {number}")
+        if high is not None and (number >= high if metadata["below"] else number > high):
+            raise ConfigError(f"{where} must be {'below' if metadata['below'] else 'at most'} {high}, got {number}")
 
 
 def to_dict(config) -> dict:

@@ -10,28 +10,33 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from sonogram.network.design import Network
 
 
 def classification_metrics(targets, predictions, labels: list[str]) -> dict:
-    """``{"accuracy", "macro_f1", "per_class": {label: {precision, recall, f1, support}}, "confusion"}``.
+    """``{"accuracy", "macro_f1", "clips", "per_class": {label: {precision, recall, f1, support}}, "confusion"}``.
 
-    ``confusion[i][j]`` counts clips of class ``i`` predicted as ``j``.
+    ``confusion[i][j]`` counts clips of class ``i`` predicted as ``j``. Everything follows from the
+    confusion matrix; a class with no predictions has precision 0, and macro-F1 averages the classes
+    present among the targets (scikit-learn's ``zero_division=0`` convention).
     """
-    targets, predictions = np.asarray(targets), np.asarray(predictions)
-    classes = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(targets, predictions, labels=classes,
-                                                                     zero_division=0)
+    targets, predictions = np.asarray(targets, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
+    classes = len(labels)
+    confusion = np.bincount(targets * classes + predictions, minlength=classes * classes).reshape(classes, classes)
+    hits, support, predicted = np.diag(confusion), confusion.sum(axis=1), confusion.sum(axis=0)
+    precision = np.divide(hits, predicted, out=np.zeros(classes), where=predicted > 0)
+    recall = np.divide(hits, support, out=np.zeros(classes), where=support > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros(classes), where=total > 0)
     present = support > 0
     return {
-        "accuracy": float((targets == predictions).mean()) if len(targets) else 0.0,
+        "accuracy": float(hits.sum() / len(targets)) if len(targets) else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "clips": int(len(targets)),
-        "per_class": {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                      for label, p, r, f, s in zip(labels, precision, recall, f1, support)},
-        "confusion": confusion_matrix(targets, predictions, labels=classes).tolist(),
+        "per_class": {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
+                      for label, p, r, f, n in zip(labels, precision, recall, f1, support)},
+        "confusion": confusion.tolist(),
     }
 
 

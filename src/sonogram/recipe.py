@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from sonogram.data.augment import AugmentConfig
-from sonogram.config import apply_overrides, from_dict, load_yaml
+from sonogram.config import apply_overrides, bounded, from_dict, load_yaml
 from sonogram.network.design import DesignConfig
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
@@ -27,18 +27,17 @@ class DatasetConfig:
     name: str = "fsdd"
     options: dict = field(default_factory=dict)
     split: str = "official"
-    fold: int = 0
+    fold: int = bounded(0, 0)
     data_root: str | None = None
-    align: Literal["center", "left"] = "center"
 
 
 @dataclass
 class OptimConfig:
     name: Literal["adamw", "sgd"] = "adamw"
-    lr: float = 3e-3
-    weight_decay: float = 1e-2
-    momentum: float = 0.9
-    label_smoothing: float = 0.0
+    lr: float = bounded(3e-3, 0.0, 10.0, above=True)
+    weight_decay: float = bounded(1e-2, 0.0)
+    momentum: float = bounded(0.9, 0.0, 1.0, below=True)
+    label_smoothing: float = bounded(0.0, 0.0, 1.0, below=True)
 
 
 @dataclass
@@ -46,30 +45,30 @@ class ScheduleConfig:
     """onecycle (warm-up fraction ``warmup``), cosine (with linear warm-up) or constant."""
 
     name: Literal["onecycle", "cosine", "constant"] = "onecycle"
-    warmup: float = 0.1
+    warmup: float = bounded(0.1, 0.0, 1.0, below=True)
 
 
 @dataclass
 class TrainConfig:
     """Trainer settings. ``accelerator``/``devices``/``strategy``/``num_nodes``/``precision`` go to Lightning."""
 
-    epochs: int = 30
-    batch_size: int = 64
-    patience: int = 10
+    epochs: int = bounded(30, 1)
+    batch_size: int = bounded(64, 1)
+    patience: int = bounded(10, 1)
     accelerator: str = "auto"
     devices: int | str = 1
     strategy: str = "auto"
-    num_nodes: int = 1
+    num_nodes: int = bounded(1, 1)
     precision: str = "32-true"
-    num_workers: int = 0
-    gradient_clip: float | None = 5.0
+    num_workers: int = bounded(0, 0)
+    gradient_clip: float | None = bounded(5.0, 0.0, above=True)
     progress: bool = True
 
 
 @dataclass
 class Recipe:
     name: str = "recipe"
-    seed: int = 0
+    seed: int = bounded(0, 0)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     design: DesignConfig = field(default_factory=DesignConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -79,7 +78,14 @@ class Recipe:
 
 
 def recipe_from_dict(data: dict, overrides: list[str] = ()) -> Recipe:
-    return from_dict(Recipe, apply_overrides(data, list(overrides)), "")
+    data = apply_overrides(data, list(overrides))
+    dataset = data.get("dataset")
+    if isinstance(dataset, dict) and "align" in dataset:  # runs of sonogram 0.1 kept it in the dataset section
+        dataset = dict(dataset)
+        design = dict(data.get("design") or {})
+        design.setdefault("align", dataset.pop("align"))
+        data = {**data, "dataset": dataset, "design": design}
+    return from_dict(Recipe, data, "")
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from sonogram.audio import AUDIO_SUFFIXES, load
+from sonogram.config import bounded
 from sonogram.errors import ConfigError
 
 
@@ -31,10 +32,10 @@ class AugmentConfig:
     ``_background_noise_``; a relative path is inside the data root), else coloured noise is generated.
     """
 
-    time_shift: float = 0.0
-    gain_db: float = 0.0
-    speed: float = 0.0
-    noise_prob: float = 0.0
+    time_shift: float = bounded(0.0, 0.0)
+    gain_db: float = bounded(0.0, 0.0)
+    speed: float = bounded(0.0, 0.0, 0.5, below=True)
+    noise_prob: float = bounded(0.0, 0.0, 1.0)
     noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
     noise_dir: str | None = None
 

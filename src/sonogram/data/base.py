@@ -87,6 +87,10 @@ class Corpus:
             "splits": sorted(self.protocols),
         }
 
+    def speaker_counts(self) -> dict[str, int]:
+        """Clips per speaker, most first."""
+        return dict(Counter(clip.speaker for clip in self.clips).most_common())
+
 
 def speaker_overlap(corpus: Corpus, split: Split) -> set[str]:
     """Speakers that appear in more than one part of ``split`` (empty for an honest split)."""

@@ -32,6 +32,10 @@ def load(root: Path, path: str, speaker_pattern: str = r"^([^_]+)_nohash_", fold
                 clips.append(Clip(str(file), label, speaker))
     if len(classes) < 2 or not clips:
         raise DatasetError(f"folder dataset {folder}: need at least 2 class folders holding .wav/.flac/.ogg files")
+    empty = sorted(set(classes) - {clip.label for clip in clips})
+    if empty:
+        raise DatasetError(f"folder dataset {folder}: class folder(s) {', '.join(empty)} hold no .wav/.flac/.ogg "
+                           f"files; add recordings or remove the folder")
 
     def kfold(corpus: Corpus, seed: int) -> list[Split]:
         return group_kfold(corpus.speakers, folds, seed)

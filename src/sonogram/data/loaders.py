@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -10,6 +11,7 @@ import torch
 from sonogram.data import Corpus, Split, WaveformDataset, WaveformSpec, build_cache, load_dataset
 from sonogram.errors import ConfigError
 from sonogram.recipe import Recipe
+from sonogram.runs import fingerprint
 
 
 @dataclass
@@ -32,6 +34,16 @@ class FoldData:
     def dataset(self, name: str) -> WaveformDataset:
         return WaveformDataset(self.waveforms, self.corpus.targets, self.split.parts()[name])
 
+    def fingerprints(self) -> dict:
+        """What this fold trains and tests on: the classes and, per part, its clip count and a fingerprint
+        of its clips' labels, file names and segments (recorded in ``run.json``, checked by ``evaluate``)."""
+        clips = self.corpus.clips
+        parts = {}
+        for part, indices in self.split.parts().items():
+            keys = [f"{clips[i].label}/{Path(clips[i].path).name}@{clips[i].start}" for i in indices]
+            parts[part] = {"clips": len(keys), "fingerprint": fingerprint(keys)}
+        return {"classes": self.labels, "parts": parts}
+
 
 def load_corpus(recipe: Recipe) -> Corpus:
     """The recipe's dataset; sets ``recipe.design.num_classes`` to its class count."""
@@ -49,7 +61,7 @@ def prepare_fold(recipe: Recipe, fold: int | None = None, corpus: Corpus | None 
         raise ConfigError(f"dataset.fold={fold} but split {recipe.dataset.split!r} of {corpus.name} has "
                           f"{len(splits)} fold(s): 0..{len(splits) - 1}")
     design = recipe.design
-    spec = WaveformSpec(design.sample_rate, design.num_samples, recipe.dataset.align)
+    spec = WaveformSpec(design.sample_rate, design.num_samples, design.align)
     return FoldData(corpus, splits[fold], build_cache(corpus, spec))
 
 

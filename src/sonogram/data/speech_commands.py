@@ -79,7 +79,7 @@ def load(root: Path, version: str = "v0.02", task: str = "12", seed: int = 0) ->
     if task not in ("12", "words"):
         raise DatasetError(f"Speech Commands: unknown task {task!r}; valid: '12', 'words'")
     folder = require_dir(root / VERSIONS[version].folder, f"Speech Commands {version}",
-                         f"Run `sonogram download speech_commands --version {version}`.")
+                         f"Run `sonogram download speech_commands_{version}`.")
     val_list = _read_list(folder / "validation_list.txt")
     test_list = _read_list(folder / "testing_list.txt")
     words = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("_"))

@@ -6,20 +6,20 @@ Folds already finished are kept; an interrupted fold continues from its last che
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import re
 import shutil
+import threading
 from pathlib import Path
 
 import yaml
 
 from sonogram.config import load_yaml, to_dict
 from sonogram.data.loaders import load_corpus
-from sonogram.errors import ConfigError
+from sonogram.engine.train import ProgressFn, train_run
+from sonogram.errors import ConfigError, Interrupted
 from sonogram.evaluate import mean_std
 from sonogram.recipe import Recipe
-from sonogram.engine.train import train_run, write_atomic, write_json
+from sonogram.runs import Run, cv_config_path, fold_dir, write_cv_summary, write_text
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +27,12 @@ log = logging.getLogger(__name__)
 HARDWARE_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "num_workers", "progress")
 
 
-def fold_dir(out_dir: Path, index: int, name: str) -> Path:
-    return out_dir / f"fold-{index:02d}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
-
-
 def _check_same_recipe(out_dir: Path, recipe: Recipe) -> None:
     """A cv folder holds one recipe: resuming with a different one would mix incomparable folds."""
-    saved = out_dir / "config.yaml"
+    saved = cv_config_path(out_dir)
     resolved = to_dict(recipe)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir} is a file, not a folder; pick another --out")
     if saved.is_file():
         previous = load_yaml(saved)
         for key in HARDWARE_KEYS:  # where it runs may change between sessions, not what it trains
@@ -44,36 +42,48 @@ def _check_same_recipe(out_dir: Path, recipe: Recipe) -> None:
             raise ConfigError(f"{out_dir} holds cross-validation of a different recipe; pick another --out")
     else:
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(saved, yaml.safe_dump(to_dict(recipe), sort_keys=False))
+        write_text(saved, yaml.safe_dump(to_dict(recipe), sort_keys=False))
 
 
-def run_cv(recipe: Recipe, out_dir: str | Path) -> dict:
-    """Train and evaluate every fold; returns (and writes) the ``cv.json`` summary."""
+def run_cv(recipe: Recipe, out_dir: str | Path, progress: ProgressFn | None = None,
+           stop: threading.Event | None = None, command: str | None = None) -> dict:
+    """Train and evaluate every fold; returns (and writes) the ``cv.json`` summary.
+
+    ``progress`` receives a ``fold`` event as each fold starts and the epoch events of its training.
+    """
     out_dir = Path(out_dir)
     corpus = load_corpus(recipe)
     splits = corpus.splits(recipe.dataset.split, recipe.seed)
     _check_same_recipe(out_dir, recipe)
     folds = []
     for index, split in enumerate(splits):
-        run_dir = fold_dir(out_dir, index, split.name)
+        run = Run(fold_dir(out_dir, index, split.name))
         fold_recipe = copy.deepcopy(recipe)
         fold_recipe.dataset.fold = index
-        if (run_dir / "metrics.json").is_file():
+        if progress is not None:
+            progress({"event": "fold", "fold": split.name, "index": index + 1, "folds": len(splits),
+                      "state": run.state})
+        if run.state == "finished":
             log.info("fold %s already finished", split.name)
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-        elif (run_dir / "checkpoints" / "last.ckpt").is_file():
-            metrics = train_run(fold_recipe, run_dir, index, resume=True, corpus=corpus)
+            metrics = run.metrics()
         else:
-            if run_dir.exists():  # started but not one epoch finished: nothing worth keeping
-                shutil.rmtree(run_dir)
-            metrics = train_run(fold_recipe, run_dir, index, corpus=corpus)
+            resume = run.state == "resumable"
+            if not resume and run.path.exists():  # started but not one epoch finished: nothing worth keeping
+                shutil.rmtree(run.path)
+            try:
+                metrics = train_run(fold_recipe, run.path, index, resume=resume, corpus=corpus, progress=progress,
+                                    stop=stop, command=command)
+            except Interrupted:
+                again = command or f"sonogram cv RECIPE --out {out_dir}"
+                raise Interrupted(f"cross-validation stopped in fold {index + 1}/{len(splits)} ({split.name}); "
+                                  f"finished folds are kept: continue with {again}") from None
         if metrics is None:  # a non-zero DDP rank
             continue
-        folds.append({"fold": split.name, "run": run_dir.name, "test_accuracy": metrics["test"]["accuracy"],
+        folds.append({"fold": split.name, "run": run.path.name, "test_accuracy": metrics["test"]["accuracy"],
                       "test_macro_f1": metrics["test"]["macro_f1"], "val_accuracy": metrics["val"]["accuracy"],
                       "test_clips": metrics["test"]["clips"], "train_seconds": metrics["train_seconds"],
                       "epochs": metrics["epochs"]})
-        write_json(out_dir / "cv.json", summarise(recipe, folds, len(splits)))
+        write_cv_summary(out_dir, summarise(recipe, folds, len(splits)))
     return summarise(recipe, folds, len(splits))
 
 

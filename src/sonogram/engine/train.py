@@ -1,57 +1,51 @@
 """Training with Lightning: the module, its callbacks, and one run folder per training.
 
-A run folder (the contract in DESIGN.md) holds ``config.yaml``, ``labels.json``, ``model.pt`` (best
-validation macro-F1), ``metrics.json``, ``history.csv``, ``tensorboard/`` and, while training,
-``checkpoints/last.ckpt`` for ``--resume``. Every file is written to a temporary name and renamed,
-so a crash or Ctrl-C never leaves a half-written one. Only inference code (``checkpoint.py``,
-``infer.py``) reads ``model.pt``; it never imports Lightning.
+This package is the only place Lightning is imported. The run folder's files are named and written by
+:mod:`sonogram.runs`; here they are filled: ``history.csv`` and the best ``model.pt`` after every
+epoch, ``checkpoints/last.ckpt`` (weights, optimiser, schedule, callbacks and every random state, so a
+resumed run is bit-identical to an uninterrupted one) and ``metrics.json`` at the end. Everything a
+recipe can get wrong is checked before the folder is created.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import os
+import random
 import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 import torchmetrics
-import yaml
-from lightning.pytorch.callbacks import Callback, EarlyStopping, RichProgressBar
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from sonogram.features import layers as fe
-from sonogram.atomic import atomic_write
-from sonogram.data.augment import WaveformAugment, load_noise_bank
-from sonogram.network.checkpoint import load_checkpoint, save_checkpoint
-from sonogram.config import load_yaml, to_dict
+from sonogram.config import to_dict
 from sonogram.data import Corpus, resolve_data_root
+from sonogram.data.augment import WaveformAugment, load_noise_bank
 from sonogram.data.loaders import FoldData, eval_loader, load_corpus, prepare_fold, train_loader
-from sonogram.network.design import Network, build_network, count_params
-from sonogram.errors import ConfigError, Interrupted
+from sonogram.errors import ConfigError, Interrupted, RunError
 from sonogram.evaluate import part_metrics
-from sonogram.recipe import Recipe, recipe_from_dict
+from sonogram.features import layers as fe
+from sonogram.network.checkpoint import load_checkpoint, save_checkpoint
+from sonogram.network.design import Network, build_network, count_params
+from sonogram.recipe import Recipe
+from sonogram.runs import Run, provenance
 
 log = logging.getLogger(__name__)
 
-HISTORY_FIELDS = ["epoch", "train_loss", "train_accuracy", "train_macro_f1", "val_loss", "val_accuracy",
-                  "val_macro_f1", "lr", "seconds"]
+# Lightning announces devices, tips and advertisements at INFO when imported; keep stderr to what matters.
+for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
-
-def write_atomic(path: Path, text: str) -> None:
-    with atomic_write(path, "w") as f:
-        f.write(text)
-
-
-def write_json(path: Path, data) -> None:
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
+ProgressFn = Callable[[dict], None]
 
 
 class Classifier(L.LightningModule):
@@ -67,6 +61,27 @@ class Classifier(L.LightningModule):
         self.val_accuracy = torchmetrics.classification.MulticlassAccuracy(classes, average="micro")
         self.val_f1 = torchmetrics.classification.MulticlassF1Score(classes, average="macro")
         self.generator = torch.Generator().manual_seed(recipe.seed)
+        self.loader_generator: torch.Generator | None = None  # the train loader's shuffling generator
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Save every random state, so a resumed run draws exactly what an uninterrupted one would."""
+        checkpoint["sonogram_rng"] = {
+            "augment": self.generator.get_state(), "torch": torch.get_rng_state(),
+            "numpy": _plain_numpy_state(np.random.get_state()), "python": random.getstate(),
+            "loader": self.loader_generator.get_state() if self.loader_generator is not None else None,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("sonogram_rng")
+        if states is None:
+            return
+        self.generator.set_state(states["augment"])
+        torch.set_rng_state(states["torch"])
+        kind, keys, position, has_gauss, cached = states["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
+        random.setstate(states["python"])
+        if states["loader"] is not None and self.loader_generator is not None:
+            self.loader_generator.set_state(states["loader"])
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.network(waveform)
@@ -124,6 +139,12 @@ class Classifier(L.LightningModule):
         return {"optimizer": optimiser, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+def _plain_numpy_state(state: tuple) -> list:
+    """numpy's global random state in plain types, so ``last.ckpt`` loads with ``weights_only=True``."""
+    kind, keys, position, has_gauss, cached = state
+    return [kind, keys.tolist(), int(position), int(has_gauss), float(cached)]
+
+
 class RunFiles(Callback):
     """Keeps ``history.csv`` and the best ``model.pt`` up to date after every validated epoch.
 
@@ -131,8 +152,8 @@ class RunFiles(Callback):
     continues the same history.
     """
 
-    def __init__(self, run_dir: Path, labels: list[str], align: str):
-        self.run_dir, self.labels, self.align = run_dir, labels, align
+    def __init__(self, run: Run, labels: list[str]):
+        self.run, self.labels = run, labels
         self.rows: list[dict] = []
         self.best_f1, self.best_loss, self.best_epoch = -1.0, float("inf"), -1
         self.seconds = 0.0
@@ -155,19 +176,18 @@ class RunFiles(Callback):
                "val_accuracy": metrics.get("val_accuracy", float("nan")),
                "val_macro_f1": metrics.get("val_macro_f1", float("nan")),
                "lr": trainer.optimizers[0].param_groups[0]["lr"], "seconds": round(elapsed, 3)}
+        if not np.isfinite(row["train_loss"]):
+            raise ConfigError(f"training diverged: the loss is {row['train_loss']} in epoch {row['epoch']}; "
+                              f"lower optim.lr (now {module.lr:g}) or set train.gradient_clip")
         self.rows.append(row)
         if not trainer.is_global_zero:
             return
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, HISTORY_FIELDS)
-        writer.writeheader()
-        writer.writerows(self.rows)
-        write_atomic(self.run_dir / "history.csv", buffer.getvalue())
+        self.run.write_history(self.rows)
         f1, loss = row["val_macro_f1"], row["val_loss"]
         if f1 > self.best_f1 or (f1 == self.best_f1 and loss < self.best_loss):
             self.best_f1, self.best_loss, self.best_epoch = f1, loss, row["epoch"]
-            save_checkpoint(self.run_dir / "model.pt", module.network, self.labels, epoch=row["epoch"],
-                            val_macro_f1=f1, val_loss=loss, align=self.align)
+            save_checkpoint(self.run.model_path, module.network, self.labels, epoch=row["epoch"],
+                            val_macro_f1=f1, val_loss=loss)
 
     def state_dict(self) -> dict:
         return {"rows": self.rows, "best_f1": self.best_f1, "best_loss": self.best_loss,
@@ -178,13 +198,25 @@ class RunFiles(Callback):
         self.best_epoch, self.seconds = state["best_epoch"], state["seconds"]
 
 
-class ProgressBar(RichProgressBar):
-    """Rich progress with loss and accuracy, without the logger's version number."""
+class EpochEvents(Callback):
+    """Hands each finished epoch's row of ``history.csv`` to ``progress`` and honours a stop request.
 
-    def get_metrics(self, trainer, module) -> dict:
-        metrics = super().get_metrics(trainer, module)
-        metrics.pop("v_num", None)
-        return metrics
+    A stop takes effect at the end of the epoch in which it is asked for, after that epoch's
+    checkpoint is written, so the run can be resumed exactly where it stopped.
+    """
+
+    def __init__(self, files: RunFiles, epochs: int, fold: str, progress: ProgressFn | None,
+                 stop: threading.Event | None):
+        self.files, self.epochs, self.fold, self.progress, self.stop = files, epochs, fold, progress, stop
+        self.stopped = False
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        if self.progress is not None and self.files.rows:
+            self.progress({"event": "epoch", "fold": self.fold, "epochs": self.epochs, **self.files.rows[-1]})
+        if self.stop is not None and self.stop.is_set():
+            self.stopped = trainer.should_stop = True
 
 
 class LastCheckpoint(Callback):
@@ -195,7 +227,12 @@ class LastCheckpoint(Callback):
 
     def on_train_epoch_end(self, trainer, module) -> None:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)
+        try:
+            trainer.save_checkpoint(tmp, weights_only=False)
+        except OSError as exc:
+            if trainer.is_global_zero:
+                tmp.unlink(missing_ok=True)
+            raise RunError(f"could not write {self.path}: {exc.strerror or exc}") from None
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
 
@@ -211,23 +248,29 @@ def fit_global_normalizers(network: Network, waveforms: np.ndarray, max_clips: i
             layer.fit(torch.cat([before(batch) for batch in clips.split(256)]))
 
 
-def _loggers_and_callbacks(recipe: Recipe, run_dir: Path, labels: list[str]):
-    files = RunFiles(run_dir, labels, recipe.dataset.align)
-    callbacks: list[Callback] = [files, EarlyStopping("val_macro_f1", mode="max", patience=recipe.train.patience)]
-    if recipe.train.progress:
-        callbacks.append(ProgressBar(leave=True))
-    callbacks.append(LastCheckpoint(run_dir / "checkpoints" / "last.ckpt"))
-    logger = TensorBoardLogger(str(run_dir), name="", version="tensorboard", default_hp_metric=False)
-    return files, callbacks, logger
+def _loggers_and_callbacks(recipe: Recipe, run: Run, labels: list[str], fold: str, progress: ProgressFn | None,
+                           stop: threading.Event | None):
+    files = RunFiles(run, labels)
+    events = EpochEvents(files, recipe.train.epochs, fold, progress, stop)
+    callbacks: list[Callback] = [files, EarlyStopping("val_macro_f1", mode="max", patience=recipe.train.patience),
+                                 LastCheckpoint(run.last_checkpoint), events]
+    logger = TensorBoardLogger(str(run.path), name="", version=run.tensorboard_dir.name, default_hp_metric=False)
+    return files, events, callbacks, logger
 
 
 def make_trainer(recipe: Recipe, callbacks: list[Callback], logger, **extra) -> L.Trainer:
+    """A Lightning trainer for the recipe; an impossible accelerator, device count or precision is a ConfigError."""
     t = recipe.train
-    return L.Trainer(max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices,
-                     strategy=t.strategy, num_nodes=t.num_nodes, precision=t.precision, callbacks=callbacks,
-                     logger=logger, gradient_clip_val=t.gradient_clip, deterministic="warn",
-                     enable_progress_bar=t.progress, enable_model_summary=False, num_sanity_val_steps=0,
-                     log_every_n_steps=5, **extra)
+    try:
+        return L.Trainer(max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices,
+                         strategy=t.strategy, num_nodes=t.num_nodes, precision=t.precision, callbacks=callbacks,
+                         logger=logger, gradient_clip_val=t.gradient_clip, deterministic="warn",
+                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                         num_sanity_val_steps=0, log_every_n_steps=5, **extra)
+    except (MisconfigurationException, ValueError, RuntimeError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"train (accelerator={t.accelerator!r}, devices={t.devices!r}, strategy={t.strategy!r}, "
+                          f"precision={t.precision!r}): {first}") from None
 
 
 def build_classifier(recipe: Recipe, data: FoldData) -> Classifier:
@@ -240,59 +283,57 @@ def build_classifier(recipe: Recipe, data: FoldData) -> Classifier:
     return Classifier(network, recipe, WaveformAugment(recipe.augment, recipe.design.sample_rate, noise))
 
 
-def start_run_folder(run_dir: Path, recipe: Recipe, labels: list[str]) -> None:
-    """Create a new run folder; refuses one that already holds files (never overwrites a run).
-
-    Under DDP every process runs this code; only global rank 0 (the one the user started) writes.
-    """
-    if rank_zero_only.rank != 0:
-        return
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise ConfigError(f"{run_dir} already holds a run; pick another --out, or continue it with --resume {run_dir}")
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    write_atomic(run_dir / "config.yaml", yaml.safe_dump(to_dict(recipe), sort_keys=False))
-    write_json(run_dir / "labels.json", labels)
-
-
-def train_run(recipe: Recipe, run_dir: Path, fold: int | None = None, resume: bool = False,
-              corpus: Corpus | None = None) -> dict | None:
+def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resume: bool = False,
+              corpus: Corpus | None = None, progress: ProgressFn | None = None,
+              stop: threading.Event | None = None, command: str | None = None) -> dict | None:
     """Train one fold into ``run_dir`` (or continue it) and evaluate it; returns ``metrics.json``'s content.
 
-    ``corpus`` saves loading the dataset again when the caller (``cv``) already has it.
-    Returns ``None`` on non-zero DDP ranks. Raises :class:`Interrupted` after Ctrl-C (the folder stays resumable).
+    ``corpus`` saves loading the dataset again when the caller (``cv``) already has it. ``progress``
+    receives one event per finished epoch; setting ``stop`` ends training after the current epoch.
+    Returns ``None`` on non-zero DDP ranks. Raises :class:`Interrupted` after Ctrl-C or a stop (the
+    folder stays resumable). Nothing is written before the whole recipe has been checked.
     """
-    run_dir = Path(run_dir)
+    run = Run(run_dir)
+    if resume:
+        if run.state == "finished":
+            log.info("%s is already finished", run.path)
+            return run.metrics()
+        if run.state != "resumable":
+            raise RunError(f"{run.path}: nothing to resume (no checkpoint of a finished epoch); start it anew")
+    elif rank_zero_only.rank == 0:
+        run.check_free()
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     data = prepare_fold(recipe, fold, corpus or load_corpus(recipe))
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if resume:
-        if (run_dir / "metrics.json").is_file():
-            log.info("%s is already finished", run_dir)
-            return json.loads((run_dir / "metrics.json").read_text())
-    else:
-        start_run_folder(run_dir, recipe, data.labels)
     module = build_classifier(recipe, data)
-    files, callbacks, logger = _loggers_and_callbacks(recipe, run_dir, data.labels)
+    files, events, callbacks, logger = _loggers_and_callbacks(recipe, run, data.labels, data.split.name,
+                                                              progress, stop)
     trainer = make_trainer(recipe, callbacks, logger)
-    batch = recipe.train.batch_size
+    loader = train_loader(data, recipe.train.batch_size, recipe.seed, recipe.train.num_workers)
+    module.loader_generator = loader.generator
+    if not resume and rank_zero_only.rank == 0:
+        run.create(to_dict(recipe), data.labels, {**provenance(command), "fold": data.split.name,
+                                                  **data.fingerprints()})
     try:
-        trainer.fit(module, train_loader(data, batch, recipe.seed, recipe.train.num_workers),
-                    eval_loader(data, "val", batch, recipe.train.num_workers),
-                    ckpt_path=str(last) if resume and last.is_file() else None)
+        trainer.fit(module, loader, eval_loader(data, "val", recipe.train.batch_size, recipe.train.num_workers),
+                    ckpt_path=str(run.last_checkpoint) if resume else None)
     except SystemExit:  # Lightning's answer to Ctrl-C, after a graceful shutdown
         if not trainer.interrupted:
             raise
-    if trainer.interrupted:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        raise Interrupted(f"training interrupted; continue with: sonogram train --resume {run_dir}")
+    if trainer.interrupted or events.stopped:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise Interrupted(f"training stopped after epoch {len(files.rows)}; "
+                          f"continue with: sonogram train --resume {run.path}")
     if not trainer.is_global_zero:
         return None
-    return finish_run(run_dir, recipe, data, files, trainer)
+    return finish_run(run, recipe, data, files, trainer)
 
 
-def finish_run(run_dir: Path, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer) -> dict:
+def finish_run(run: Run, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer) -> dict:
     """Evaluate the best ``model.pt`` on every part and write ``metrics.json``."""
-    network, checkpoint = load_checkpoint(run_dir / "model.pt")
+    if not run.model_path.is_file():
+        raise RunError(f"{run.path}: training ended without a model (no epoch was validated)")
+    network, checkpoint = load_checkpoint(run.model_path)
     metrics = part_metrics(network, data, device=trainer.strategy.root_device)
     metrics.update({
         "params": count_params(network), "train_seconds": round(files.seconds, 2),
@@ -300,17 +341,5 @@ def finish_run(run_dir: Path, recipe: Recipe, data: FoldData, files: RunFiles, t
         "dataset": recipe.dataset.name, "split": recipe.dataset.split, "fold": data.split.name,
         "device": str(trainer.strategy.root_device), "devices": trainer.world_size,
     })
-    write_json(run_dir / "metrics.json", metrics)
-    (run_dir / "checkpoints" / "last.ckpt").unlink(missing_ok=True)
-    from sonogram.reports.report import write_report
-
-    write_report([run_dir])
+    run.finish(metrics, str(trainer.strategy.root_device))
     return metrics
-
-
-def load_run_recipe(run_dir: str | Path) -> Recipe:
-    """The resolved recipe saved in a run folder."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir}: not a run folder (no config.yaml)")
-    return recipe_from_dict(load_yaml(path))

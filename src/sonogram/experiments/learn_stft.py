@@ -22,7 +22,7 @@ import torch
 
 from sonogram.reports import plots
 from sonogram.reports.report import STYLE, embed, table
-from sonogram.engine.train import write_atomic
+from sonogram.runs import write_text
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ def run(out_dir: str | Path, config: LearnSTFTConfig = LearnSTFTConfig()) -> dic
                                               dft_weights, traces=4),
     }
     images = {name: embed(fig, out_dir / name) for name, fig in figures.items()}
-    write_atomic(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
-    write_atomic(out_dir / "index.html", _page(results, images))
+    write_text(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
+    write_text(out_dir / "index.html", _page(results, images))
     return results
 
 

@@ -3,6 +3,8 @@
 Every module takes waveforms ``(..., time)`` (or, for the spectral post-processors, features
 ``(..., channel, freq, frames)``) and returns features ``(..., channel, freq, frames)``. Fixed
 tensors (windows, filterbanks, DCT matrices, FIR taps) are buffers built once in ``__init__``.
+Each declares its contract (:class:`~sonogram.features.base.FrontendLayer`): what it takes, its rate
+change, frame geometry and whether it needs the whole clip.
 
 Example:
     >>> import torch
@@ -15,8 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sonogram.features import functional as Fn
 from sonogram.errors import ConfigError
+from sonogram.features import functional as Fn
+from sonogram.features.base import FrameGeometry, FrontendLayer
 
 
 def _positive_int(name: str, value: int) -> int:
@@ -25,7 +28,7 @@ def _positive_int(name: str, value: int) -> int:
     return value
 
 
-class Waveform(nn.Module):
+class Waveform(FrontendLayer):
     """The raw wave as a feature map ``(..., 1, 1, time)``, with optional pre-emphasis and per-clip scaling.
 
     Args:
@@ -45,6 +48,10 @@ class Waveform(nn.Module):
             raise ConfigError(f"pre_emphasis must be in [0, 1), got {pre_emphasis}")
         self.pre_emphasis, self.normalize, self.eps = pre_emphasis, normalize, eps
 
+    @property
+    def needs_whole_clip(self) -> bool:
+        return self.normalize is not None
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(..., time) -> (..., 1, 1, time)``."""
         x = waveform
@@ -57,7 +64,7 @@ class Waveform(nn.Module):
         return x.unsqueeze(-2).unsqueeze(-2)
 
 
-class Decimate(nn.Module):
+class Decimate(FrontendLayer):
     """Anti-aliased down-conversion by an integer factor (e.g. 48 kHz / 16 = 3 kHz): ``(..., time) -> (..., time / rate)``.
 
     A zero-phase Hamming-windowed FIR low-pass at the new Nyquist frequency, then every
@@ -73,11 +80,20 @@ class Decimate(nn.Module):
         self.rate = _positive_int("rate", rate)
         self.register_buffer("taps", torch.from_numpy(Fn.decimation_filter(rate)).float())
 
+    gives = "waveform"
+
+    def output_rate(self, rate: float) -> float:
+        return rate / self.rate
+
+    @property
+    def receptive_field(self) -> int:
+        return len(self.taps)
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return Fn.decimate(waveform, self.rate, self.taps)
 
 
-class FFT(nn.Module):
+class FFT(FrontendLayer):
     """Spectrum of the whole clip (no framing): ``(..., time) -> (..., C, n_fft // 2 + 1, 1)``.
 
     Args:
@@ -93,7 +109,11 @@ class FFT(nn.Module):
         super().__init__()
         if output not in ("magnitude", "power", "complex"):
             raise ConfigError(f"FFT output must be 'magnitude', 'power' or 'complex', got {output!r}")
-        self.n_fft, self.output = n_fft, output
+        self.n_fft, self.output = None if n_fft is None else _positive_int("n_fft", n_fft), output
+
+    @property
+    def needs_whole_clip(self) -> bool:
+        return True  # one spectrum of the whole clip
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         spec = torch.fft.rfft(waveform, n=self.n_fft, dim=-1)  # (..., freq)
@@ -103,7 +123,7 @@ class FFT(nn.Module):
         return mag.unsqueeze(-2).unsqueeze(-1)
 
 
-class Spectrogram(nn.Module):
+class Spectrogram(FrontendLayer):
     """STFT magnitude to a power, or the complex STFT as two channels (real, imaginary).
 
     torchaudio's arguments and defaults; ``window_fn`` is a name (``"hann"``, ``"hamming"``,
@@ -135,6 +155,11 @@ class Spectrogram(nn.Module):
     def n_freqs(self) -> int:
         return self.n_fft // 2 + 1
 
+    @property
+    def geometry(self) -> FrameGeometry:
+        window = self.n_fft if self.center else self.win_length
+        return FrameGeometry(window, self.hop_length, self.center, self.pad)
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(..., time) -> (..., C, n_fft // 2 + 1, frames)``; C = 2 for complex output, else 1."""
         spec = Fn.spectrogram(waveform, self.n_fft, self.hop_length, self.win_length, self.window, self.power,
@@ -144,7 +169,7 @@ class Spectrogram(nn.Module):
         return spec.unsqueeze(-3)
 
 
-class AmplitudeToDB(nn.Module):
+class AmplitudeToDB(FrontendLayer):
     """Power (``stype="power"``) or magnitude (``"magnitude"``) to decibels, floored ``top_db`` below each clip's peak.
 
     ``amin`` defaults to librosa's: 1e-10 for power, 1e-5 for magnitude (the same -100 dB floor).
@@ -161,6 +186,12 @@ class AmplitudeToDB(nn.Module):
         self.multiplier = 10.0 if stype == "power" else 20.0
         self.amin = amin if amin is not None else (1e-10 if stype == "power" else 1e-5)
         self.top_db, self.ref = top_db, ref
+
+    takes = "features"
+
+    @property
+    def needs_whole_clip(self) -> bool:
+        return self.top_db is not None  # the floor sits top_db below each clip's peak
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(..., freq, frames)`` in and out; the floor is per ``(freq, frames)`` plane."""
@@ -182,7 +213,7 @@ class MelScale(nn.Module):
         return Fn.apply_over_freq(spec, self.fb)
 
 
-class MelSpectrogram(nn.Module):
+class MelSpectrogram(FrontendLayer):
     """Mel-frequency spectrogram (torchaudio's arguments): ``(..., time) -> (..., 1, n_mels, frames)``."""
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 400, win_length: int | None = None,
@@ -197,11 +228,15 @@ class MelSpectrogram(nn.Module):
                                        float64_stft)
         self.mel_scale = MelScale(n_mels, sample_rate, f_min, f_max, self.spectrogram.n_freqs, norm, mel_scale)
 
+    @property
+    def geometry(self) -> FrameGeometry:
+        return self.spectrogram.geometry
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.mel_scale(self.spectrogram(waveform))
 
 
-class LogMelSpectrogram(nn.Module):
+class LogMelSpectrogram(FrontendLayer):
     """Mel spectrogram in dB with a per-clip ``top_db`` floor: the usual CNN input.
 
     Example:
@@ -215,11 +250,23 @@ class LogMelSpectrogram(nn.Module):
         stype = "power" if self.mel.spectrogram.power == 2.0 else "magnitude"
         self.to_db = AmplitudeToDB(stype, top_db)
 
+    @classmethod
+    def argument_names(cls) -> list[str]:
+        return ["top_db", *MelSpectrogram.argument_names()]
+
+    @property
+    def geometry(self) -> FrameGeometry:
+        return self.mel.geometry
+
+    @property
+    def needs_whole_clip(self) -> bool:
+        return self.to_db.needs_whole_clip
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.to_db(self.mel(waveform))
 
 
-class MFCC(nn.Module):
+class MFCC(FrontendLayer):
     """Mel-frequency cepstral coefficients, optionally with deltas as extra channels.
 
     Args:
@@ -246,6 +293,16 @@ class MFCC(nn.Module):
         self.to_db = AmplitudeToDB("power", top_db)
         self.register_buffer("dct", Fn.create_dct(n_mfcc, self.mel.mel_scale.n_mels, norm).float())  # (n_mels, n_mfcc)
 
+    @property
+    def geometry(self) -> FrameGeometry:
+        mel = self.mel.geometry  # deltas widen each frame's reach by (delta_win_length // 2) frames per order
+        reach = self.deltas * (self.delta_win_length // 2) * mel.hop
+        return FrameGeometry(mel.window + 2 * reach, mel.hop, mel.center, mel.pad) if reach else mel
+
+    @property
+    def needs_whole_clip(self) -> bool:
+        return not self.log_mels and self.to_db.needs_whole_clip
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(..., time) -> (..., 1 + deltas, n_mfcc, frames)``."""
         mel = self.mel(waveform)
@@ -257,7 +314,7 @@ class MFCC(nn.Module):
         return torch.cat(channels, dim=-3)
 
 
-class LearnableSTFT(nn.Module):
+class LearnableSTFT(FrontendLayer):
     """The STFT as a bias-free 1-D convolution whose kernels the network can train.
 
     With ``init="dft"`` the kernels are the windowed DFT basis and the layer equals
@@ -292,6 +349,10 @@ class LearnableSTFT(nn.Module):
         else:
             self.register_buffer("weight", weight)
 
+    @property
+    def geometry(self) -> FrameGeometry:
+        return FrameGeometry(self.n_fft, self.hop_length, self.center)
+
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(..., time) -> (..., C, n_fft // 2 + 1, frames)``."""
         shape = waveform.shape
@@ -309,7 +370,7 @@ class LearnableSTFT(nn.Module):
         return spec.reshape(shape[:-1] + spec.shape[1:])
 
 
-class Normalize(nn.Module):
+class Normalize(FrontendLayer):
     """Feature normalisation to zero mean and unit variance.
 
     ``mode="utterance"``: each clip's own statistics, per ``(channel, freq)`` row over its frames
@@ -336,6 +397,16 @@ class Normalize(nn.Module):
         self.register_buffer("mean", torch.zeros(channels, n_freqs, 1))
         self.register_buffer("std", torch.ones(channels, n_freqs, 1))
 
+    takes = "features"
+
+    @classmethod
+    def shape_arguments(cls, input_shape: tuple[int, ...]) -> dict:
+        return {"channels": input_shape[0], "n_freqs": input_shape[1]}
+
+    @property
+    def needs_whole_clip(self) -> bool:
+        return self.mode == "utterance"
+
     @torch.no_grad()
     def fit(self, features: torch.Tensor) -> Normalize:
         """Fit global statistics on ``(batch, channel, freq, frames)`` training features."""
@@ -358,7 +429,7 @@ class Normalize(nn.Module):
         return (x - mean) / std
 
 
-class SpecAugment(nn.Module):
+class SpecAugment(FrontendLayer):
     """Random frequency and time masks (Park et al., 2019), applied only in training mode.
 
     Each clip gets its own masks. In ``eval()`` mode the layer is the identity.
@@ -369,6 +440,8 @@ class SpecAugment(nn.Module):
         super().__init__()
         self.freq_mask_param, self.time_mask_param = freq_mask_param, time_mask_param
         self.n_freq_masks, self.n_time_masks, self.mask_value = n_freq_masks, n_time_masks, mask_value
+
+    takes = "features"
 
     def _mask(self, x: torch.Tensor, axis: int, param: int, count: int) -> torch.Tensor:
         size = x.shape[axis]

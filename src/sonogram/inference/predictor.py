@@ -1,44 +1,56 @@
-"""Use a finished run: load its ``model.pt`` and predict audio files at any sample rate.
+"""Use a finished run: load its network and predict waveforms or audio files at any sample rate, batched.
 
 Needs only torch, soundfile and soxr: never the training framework.
+
+Example:
+    >>> import numpy as np
+    >>> from sonogram.network.design import DesignConfig, build_network
+    >>> net = build_network(DesignConfig(sample_rate=8000, num_samples=800, num_classes=2,
+    ...                                  frontend=[{"name": "waveform"}], model={"name": "mlp", "hidden": [4]}))
+    >>> predictor = Predictor(net, ["no", "yes"])
+    >>> [p.label in ("no", "yes") for p in predictor.predict([np.zeros(1600), np.zeros(400)], sample_rate=16000)]
+    [True, True]
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soxr
 import torch
 
-from sonogram.audio import AUDIO_SUFFIXES, AudioError, fix_length, load
-from sonogram.network.checkpoint import load_checkpoint
+from sonogram.audio import AUDIO_SUFFIXES, fix_length, load
+from sonogram.errors import AudioError, ConfigError, RunError
 from sonogram.network.design import Network
-from sonogram.errors import ConfigError
 
 
 @dataclass
 class Prediction:
+    """One clip's answer. ``note`` says what was done to fit it to the network's input, if anything."""
+
     path: str
     label: str
     probabilities: dict[str, float]
+    seconds: float
+    note: str | None = None
+
+    @property
+    def score(self) -> float:
+        return self.probabilities[self.label]
 
     def as_json(self) -> dict:
-        return {"path": self.path, "label": self.label, "probabilities": self.probabilities}
+        """The ``predict --json`` contract: path, label, probabilities (and a note when one applies)."""
+        out = {"path": self.path, "label": self.label, "probabilities": self.probabilities}
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Network, dict]:
-    """The best network of a run folder (eval mode) and its checkpoint (``labels``, ``align``, ``epoch``...)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: no such run folder")
-    if not (run_dir / "model.pt").is_file():
-        raise ConfigError(f"{run_dir}: no model.pt yet (is training still running or was it interrupted?)")
-    return load_checkpoint(run_dir / "model.pt", device)
-
-
-def expand_paths(paths: list[str | Path]) -> Iterator[Path]:
+def expand_paths(paths: Sequence[str | Path]) -> Iterator[Path]:
     """Files as given (whatever their suffix: a bad one gets its own error) and audio files inside folders."""
     for path in map(Path, paths):
         if path.is_dir():
@@ -47,44 +59,141 @@ def expand_paths(paths: list[str | Path]) -> Iterator[Path]:
             yield path
 
 
-@torch.no_grad()
-def predict_waveform(network: Network, labels: list[str], waveform: np.ndarray, path: str = "",
-                     align: str = "center") -> Prediction:
-    """Predict one mono clip already at the network's sample rate, padded/cut to its length as in training."""
-    clip = fix_length(np.asarray(waveform, dtype=np.float32), network.design.num_samples, align)
-    device = next(network.parameters()).device
-    probabilities = network(torch.from_numpy(clip)[None].to(device)).softmax(-1)[0].cpu()
-    return Prediction(path, labels[int(probabilities.argmax())],
-                      {label: round(float(p), 6) for label, p in zip(labels, probabilities)})
+class Predictor:
+    """A trained network with its class names and input contract (rate, length, alignment)."""
 
+    def __init__(self, network: Network, labels: list[str]):
+        if len(labels) != network.design.num_classes:
+            raise RunError(f"{len(labels)} labels for a network with {network.design.num_classes} outputs")
+        self.network, self.labels = network.eval(), list(labels)
 
-def predict_files(network: Network, labels: list[str], paths: list[str | Path], align: str = "center",
-                  max_seconds: float = 600.0) -> Iterator[Prediction | AudioError]:
-    """One :class:`Prediction` per readable file, or the :class:`AudioError` that names the unreadable one."""
-    for path in expand_paths(paths):
-        try:
-            waveform, _ = load(path, network.design.sample_rate, max_seconds=max_seconds)
-        except AudioError as exc:
-            yield exc
-            continue
-        yield predict_waveform(network, labels, waveform, str(path), align)
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str = "cpu") -> Predictor:
+        """The best network of a run folder (or a ``model.pt`` file)."""
+        from sonogram.network.checkpoint import load_checkpoint
+        from sonogram.runs import Run
 
+        path = Path(run_dir)
+        network, checkpoint = load_checkpoint(path, device) if path.is_file() else Run(path).model(device)
+        return cls(network, checkpoint["labels"])
 
-@torch.no_grad()
-def sliding_probabilities(network: Network, waveform: np.ndarray, hop_seconds: float = 0.05,
-                          batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities of a window the network's length slid along a clip of any length.
+    @property
+    def sample_rate(self) -> int:
+        return self.network.design.sample_rate
 
-    The clip is zero-padded by half a window at both ends so that window centres span it.
-    Returns window centre times ``(positions,)`` in seconds and probabilities ``(positions, classes)``.
-    Works for every model, since each window is an ordinary network input.
-    """
-    rate, length = network.design.sample_rate, network.design.num_samples
-    hop = max(1, int(round(hop_seconds * rate)))
-    half = length // 2
-    padded = np.pad(np.asarray(waveform, dtype=np.float32), (half, length - half))
-    starts = np.arange(0, max(1, len(waveform)), hop)
-    windows = torch.from_numpy(np.stack([padded[s:s + length] for s in starts]))  # (positions, num_samples)
-    device = next(network.parameters()).device
-    probabilities = torch.cat([network(chunk.to(device)).softmax(-1).cpu() for chunk in windows.split(batch_size)])
-    return starts / rate, probabilities.numpy()
+    @property
+    def num_samples(self) -> int:
+        return self.network.design.num_samples
+
+    @property
+    def align(self) -> str:
+        return self.network.design.align
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
+    def fit(self, waveform: np.ndarray) -> tuple[np.ndarray, str | None]:
+        """Pad or cut a mono clip at the network's rate to its input length, as in training; says which."""
+        n, length = len(waveform), self.num_samples
+        if n == length:
+            return np.asarray(waveform, dtype=np.float32), None
+        seconds, model_seconds = n / self.sample_rate, length / self.sample_rate
+        note = (f"{seconds:.2f} s clip cut to the model's {model_seconds:.2f} s input ({self.align})" if n > length
+                else None)
+        return fix_length(np.asarray(waveform, dtype=np.float32), length, self.align), note
+
+    @torch.no_grad()
+    def probabilities(self, clips: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """``(clips, num_samples)`` waveforms at the network's rate -> ``(clips, classes)`` probabilities."""
+        out = []
+        for start in range(0, len(clips), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(clips[start:start + batch_size])).to(self.device)
+            out.append(self.network(batch).softmax(-1).cpu().numpy())
+        probabilities = np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        if not np.isfinite(probabilities).all():
+            raise RunError("the model gives non-finite scores (its weights hold NaN or inf; did training diverge?)")
+        return probabilities
+
+    def _answer(self, probabilities: np.ndarray, path: str, seconds: float, note: str | None) -> Prediction:
+        best = int(probabilities.argmax())
+        return Prediction(path, self.labels[best], {label: round(float(p), 6) for label, p in
+                                                    zip(self.labels, probabilities)}, round(seconds, 4), note)
+
+    def predict(self, waveforms: np.ndarray | Sequence[np.ndarray], sample_rate: int | None = None,
+                batch_size: int = 64) -> list[Prediction]:
+        """Predict mono waveforms of any length and rate: ``(batch, time)`` or a list of 1-D arrays.
+
+        They are resampled to the network's rate (soxr) and padded or cut to its input length.
+        """
+        rate = self.sample_rate if sample_rate is None else sample_rate
+        if rate < 1:
+            raise ConfigError(f"sample_rate must be positive, got {rate}")
+        clips, notes, seconds = [], [], []
+        for i, waveform in enumerate(waveforms):
+            waveform = np.asarray(waveform, dtype=np.float32)
+            if waveform.ndim != 1 or waveform.size == 0:
+                raise AudioError(f"waveform {i}: expected a non-empty 1-D array, got shape {waveform.shape}")
+            if not np.isfinite(waveform).all():
+                raise AudioError(f"waveform {i}: holds NaN or inf samples")
+            seconds.append(len(waveform) / rate)
+            if rate != self.sample_rate:
+                waveform = soxr.resample(waveform, rate, self.sample_rate, quality="HQ").astype(np.float32)
+            clip, note = self.fit(waveform)
+            clips.append(clip)
+            notes.append(note)
+        if not clips:
+            return []
+        probabilities = self.probabilities(np.stack(clips), batch_size)
+        return [self._answer(p, "", s, n) for p, s, n in zip(probabilities, seconds, notes)]
+
+    def predict_files(self, paths: Sequence[str | Path], batch_size: int = 64,
+                      max_seconds: float = 600.0) -> Iterator[Prediction | AudioError]:
+        """One :class:`Prediction` per readable file (in order), or the :class:`AudioError` naming an unreadable one.
+
+        Files are decoded and resampled one by one, and run through the network ``batch_size`` at a time.
+        """
+        pending: list[tuple[str, np.ndarray, float, str | None]] = []
+
+        def flush() -> Iterator[Prediction]:
+            probabilities = self.probabilities(np.stack([clip for _, clip, _, _ in pending]), batch_size)
+            for (path, _, seconds, note), p in zip(pending, probabilities):
+                yield self._answer(p, path, seconds, note)
+            pending.clear()
+
+        for path in expand_paths(paths):
+            shown = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+            try:
+                waveform, _ = load(path, self.sample_rate, max_seconds=max_seconds)
+            except AudioError as exc:
+                if pending:
+                    yield from flush()
+                yield exc
+                continue
+            clip, note = self.fit(waveform)
+            pending.append((shown, clip, len(waveform) / self.sample_rate, note))
+            if len(pending) == batch_size:
+                yield from flush()
+        if pending:
+            yield from flush()
+
+    @torch.no_grad()
+    def frame_probabilities(self, waveform: np.ndarray, hop_seconds: float = 0.05,
+                            batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities of a window the network's length slid along a clip of any length.
+
+        The clip (at the network's rate) is zero-padded by half a window at both ends, so window
+        centres span it. Returns centre times ``(positions,)`` in seconds and ``(positions, classes)``.
+        Works for every model, since each window is an ordinary network input.
+        """
+        if not (math.isfinite(hop_seconds) and hop_seconds > 0):
+            raise ConfigError(f"hop must be a positive number of seconds, got {hop_seconds}")
+        rate, length = self.sample_rate, self.num_samples
+        hop = max(1, int(round(hop_seconds * rate)))
+        if hop < rate // 1000:
+            raise ConfigError(f"hop {hop_seconds} s is under a millisecond; use at least 0.001")
+        half = length // 2
+        padded = np.pad(np.asarray(waveform, dtype=np.float32), (half, length - half))
+        starts = np.arange(0, max(1, len(waveform)), hop)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, length)[starts]  # (positions, num_samples)
+        return starts / rate, self.probabilities(windows, batch_size)

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sonogram.config import bounded
+
 
 @dataclass
 class BCResNetConfig:
-    width: int = 16
-    sub_bands: int = 5
-    dropout: float = 0.1
+    width: int = bounded(16, 1)
+    sub_bands: int = bounded(5, 1)
+    dropout: float = bounded(0.1, 0.0, 1.0, below=True)
 
 
 class SubSpectralNorm(nn.Module):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
+from sonogram.config import bounded
 from sonogram.errors import ConfigError
 
 
@@ -15,9 +16,9 @@ from sonogram.errors import ConfigError
 class SmallCNNConfig:
     """The Keras example net: two 3x3 'valid' convs, max-pool, dropout, dense, dropout, dense."""
 
-    channels: list[int] = field(default_factory=lambda: [32, 64])
-    dense: int = 128
-    dropout: list[float] = field(default_factory=lambda: [0.25, 0.5])
+    channels: list[int] = bounded(lambda: [32, 64], 1)
+    dense: int = bounded(128, 1)
+    dropout: list[float] = bounded(lambda: [0.25, 0.5], 0.0, 1.0, below=True)
 
 
 class SmallCNN(nn.Module):
@@ -53,11 +54,11 @@ class SmallCNN(nn.Module):
 class CNNConfig:
     """Blocks of conv 3x3 + BatchNorm + ReLU + max-pool 2x2 + dropout, global pooling, dense head."""
 
-    channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
-    dropout: float = 0.1
+    channels: list[int] = bounded(lambda: [16, 32, 64, 128, 256], 1)
+    dropout: float = bounded(0.1, 0.0, 1.0, below=True)
     pooling: Literal["avg", "max", "avg+max"] = "avg"
-    head_hidden: int = 0
-    head_dropout: float = 0.3
+    head_hidden: int = bounded(0, 0)
+    head_dropout: float = bounded(0.3, 0.0, 1.0, below=True)
 
 
 def conv_block(in_channels: int, out_channels: int, dropout: float) -> nn.Sequential:

@@ -14,27 +14,28 @@ net it is compared with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
+from sonogram.config import bounded
 from sonogram.errors import ConfigError
 from sonogram.models.mlp import dense_stack
 
 
 @dataclass
 class FFTConvConfig:
-    frame_size: int = 8
-    window_stride: int = 1
+    frame_size: int = bounded(8, 1)
+    window_stride: int = bounded(1, 1)
     convolution: bool = True
-    conv_size: int = 4
-    conv_stride: int = 4
-    conv_out: int = 2
-    conv_freq: int = 1
-    hidden: list[int] = field(default_factory=lambda: [128, 64])
-    dropout: float = 0.2
+    conv_size: int = bounded(4, 1)
+    conv_stride: int = bounded(4, 1)
+    conv_out: int = bounded(2, 1)
+    conv_freq: int = bounded(1, 1)
+    hidden: list[int] = bounded(lambda: [128, 64], 1)
+    dropout: float = bounded(0.2, 0.0, 1.0, below=True)
     aggregate: Literal["mean_log_prob", "mean_logits"] = "mean_log_prob"
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
+
+from sonogram.config import bounded
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
@@ -15,8 +17,8 @@ ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiL
 class MLPConfig:
     """hidden: sizes of the hidden layers; dropout after each; optional BatchNorm before the activation."""
 
-    hidden: list[int] = field(default_factory=lambda: [256, 256])
-    dropout: float = 0.2
+    hidden: list[int] = bounded(lambda: [256, 256], 1)
+    dropout: float = bounded(0.2, 0.0, 1.0, below=True)
     activation: Literal["relu", "gelu", "tanh", "silu"] = "relu"
     batch_norm: bool = False
 

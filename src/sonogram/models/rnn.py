@@ -8,17 +8,19 @@ from typing import Literal
 import torch
 from torch import nn
 
+from sonogram.config import bounded
+
 
 @dataclass
 class RNNConfig:
     """pooling: ``last`` (final state of each direction), ``mean`` over frames, or learned ``attention``."""
 
     cell: Literal["lstm", "gru"] = "lstm"
-    hidden: int = 128
-    num_layers: int = 2
+    hidden: int = bounded(128, 1)
+    num_layers: int = bounded(2, 1)
     bidirectional: bool = True
     pooling: Literal["last", "mean", "attention"] = "attention"
-    dropout: float = 0.2
+    dropout: float = bounded(0.2, 0.0, 1.0, below=True)
 
 
 class RNN(nn.Module):

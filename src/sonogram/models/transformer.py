@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from sonogram.config import bounded
 from sonogram.errors import ConfigError
 
 
@@ -15,12 +16,12 @@ from sonogram.errors import ConfigError
 class TransformerConfig:
     """patch_frames: frames per token (1: a linear embedding of each frame); pooling: class token or mean."""
 
-    d_model: int = 96
-    nhead: int = 4
-    num_layers: int = 3
-    dim_feedforward: int = 192
-    dropout: float = 0.1
-    patch_frames: int = 1
+    d_model: int = bounded(96, 1)
+    nhead: int = bounded(4, 1)
+    num_layers: int = bounded(3, 1)
+    dim_feedforward: int = bounded(192, 1)
+    dropout: float = bounded(0.1, 0.0, 1.0, below=True)
+    patch_frames: int = bounded(1, 1)
     pooling: Literal["cls", "mean"] = "cls"
 
 

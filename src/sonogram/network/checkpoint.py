@@ -50,6 +50,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ConfigError(f"{path}: not a readable sonogram model ({type(exc).__name__})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise ConfigError(f"{path}: not a sonogram model file (expected format {FORMAT!r})")
-    network = build_network(checkpoint["design"])
-    network.load_state_dict(checkpoint["state_dict"])
+    missing = [key for key in ("design", "labels", "state_dict") if not isinstance(checkpoint.get(key), (dict, list))]
+    if missing:
+        raise ConfigError(f"{path}: damaged model file (no {', '.join(missing)})")
+    design = dict(checkpoint["design"])
+    if "align" in checkpoint and "align" not in design:  # sonogram 0.1 kept the alignment beside the design
+        design["align"] = checkpoint["align"]
+    try:
+        network = build_network(design)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: its design is not valid here: {exc}") from None
+    if len(checkpoint["labels"]) != network.design.num_classes:
+        raise ConfigError(f"{path}: damaged model file ({len(checkpoint['labels'])} labels for "
+                          f"{network.design.num_classes} outputs)")
+    try:
+        network.load_state_dict(checkpoint["state_dict"])
+    except (RuntimeError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"{path}: damaged model file (weights do not fit its design: {first})") from None
     return network.to(map_location).eval(), checkpoint

@@ -15,32 +15,34 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 
 from sonogram.features import layers as fe
-from sonogram.config import apply_overrides, from_dict, load_yaml, to_dict
+from sonogram.features.base import FrontendLayer
+from sonogram.config import apply_overrides, bounded, from_dict, load_yaml, to_dict
 from sonogram.errors import ConfigError
 from sonogram.models import MODELS
 
-# Front-end layer names -> (module, what it takes: "wave" (..., time) or "features" (..., C, F, T)).
-FRONTENDS: dict[str, tuple[type[nn.Module], str]] = {
-    "waveform": (fe.Waveform, "wave"),
-    "decimate": (fe.Decimate, "wave"),
-    "fft": (fe.FFT, "wave"),
-    "spectrogram": (fe.Spectrogram, "wave"),
-    "mel_spectrogram": (fe.MelSpectrogram, "wave"),
-    "log_mel": (fe.LogMelSpectrogram, "wave"),
-    "mfcc": (fe.MFCC, "wave"),
-    "learnable_stft": (fe.LearnableSTFT, "wave"),
-    "amplitude_to_db": (fe.AmplitudeToDB, "features"),
-    "normalize": (fe.Normalize, "features"),
-    "spec_augment": (fe.SpecAugment, "features"),
+# Front-end layer names as designs spell them. Each layer declares what it takes and gives
+# (see sonogram.features.base.FrontendLayer); the builder asks it rather than testing its class.
+FRONTENDS: dict[str, type[FrontendLayer]] = {
+    "waveform": fe.Waveform,
+    "decimate": fe.Decimate,
+    "fft": fe.FFT,
+    "spectrogram": fe.Spectrogram,
+    "mel_spectrogram": fe.MelSpectrogram,
+    "log_mel": fe.LogMelSpectrogram,
+    "mfcc": fe.MFCC,
+    "learnable_stft": fe.LearnableSTFT,
+    "amplitude_to_db": fe.AmplitudeToDB,
+    "normalize": fe.Normalize,
+    "spec_augment": fe.SpecAugment,
 }
 
 
@@ -52,13 +54,17 @@ class DesignConfig:
         sample_rate: rate of the waveforms the network takes (Hz).
         num_samples: clip length in samples; clips are padded or cut to it before the network.
         num_classes: output size (set from the dataset's labels when training).
+        align: how a clip of another length is fitted to ``num_samples``: ``"center"`` (pad or cut
+            both ends equally) or ``"left"`` (keep the start). Part of the input contract, so
+            ``model.pt`` and exported models carry it.
         frontend: front-end layers in order, each ``{"name": <one of FRONTENDS>, **arguments}``.
         model: ``{"name": <one of MODELS>, **arguments}``.
     """
 
-    sample_rate: int = 16000
-    num_samples: int = 16000
-    num_classes: int = 10
+    sample_rate: int = bounded(16000, 1)
+    num_samples: int = bounded(16000, 1)
+    num_classes: int = bounded(10, 2)
+    align: Literal["center", "left"] = "center"
     frontend: list[dict] = field(default_factory=lambda: [{"name": "log_mel", "n_mels": 40}])
     model: dict = field(default_factory=lambda: {"name": "cnn"})
 
@@ -92,13 +98,6 @@ class Network(nn.Module):
         return self.model.frame_logits(self.features(waveform))
 
 
-def _layer_arguments(cls: type[nn.Module]) -> list[str]:
-    names = [p.name for p in inspect.signature(cls).parameters.values() if p.kind is not p.VAR_KEYWORD]
-    if cls is fe.LogMelSpectrogram:
-        names += _layer_arguments(fe.MelSpectrogram)
-    return names
-
-
 def build_frontend(design: DesignConfig) -> tuple[nn.Sequential, tuple[int, int, int]]:
     """Build the front-end layers and propagate a clip through them; returns the layers and ``(C, F, T)``."""
     if not design.frontend:
@@ -114,22 +113,21 @@ def build_frontend(design: DesignConfig) -> tuple[nn.Sequential, tuple[int, int,
         name = entry["name"]
         if name not in FRONTENDS:
             raise ConfigError(f"{where}: unknown front-end {name!r}; valid: {', '.join(FRONTENDS)}")
-        cls, takes = FRONTENDS[name]
+        cls = FRONTENDS[name]
         is_wave = x.ndim == 2
-        if (takes == "wave") != is_wave:
+        if (cls.takes == "waveform") != is_wave:
             got = "a waveform" if is_wave else f"features {tuple(x.shape[1:])}"
-            want = "a waveform" if takes == "wave" else "features (put a spectral layer before it)"
+            want = "a waveform" if cls.takes == "waveform" else "features (put a spectral layer before it)"
             raise ConfigError(f"{where} ({name}) takes {want} but receives {got}")
-        valid = _layer_arguments(cls)
+        valid = cls.argument_names()
         for key in args:
             if key not in valid:
                 qualified = f"{where}.{key}"
                 raise ConfigError(f"unknown key {qualified!r} for {name}; valid keys: {', '.join(valid)}")
         if "sample_rate" in valid and "sample_rate" not in args:
             args["sample_rate"] = int(rate)
-        if cls is fe.Normalize:
-            args.setdefault("channels", x.shape[1])
-            args.setdefault("n_freqs", x.shape[2])
+        if not is_wave:
+            args = {**cls.shape_arguments(tuple(x.shape[1:])), **args}
         try:
             layer = cls(**args)
         except ConfigError as exc:
@@ -143,8 +141,7 @@ def build_frontend(design: DesignConfig) -> tuple[nn.Sequential, tuple[int, int,
         except (RuntimeError, ValueError) as exc:
             raise ConfigError(f"{where} ({name}) cannot take its input {tuple(x.shape[1:])}: "
                               f"{str(exc).splitlines()[0]}") from None
-        if cls is fe.Decimate:
-            rate /= layer.rate
+        rate = layer.output_rate(rate)
         layers[f"{i}_{name}"] = layer
     if x.ndim != 4:
         raise ConfigError(f"the front-end ends in a waveform {tuple(x.shape[1:])}; end it with a layer that makes "
@@ -163,7 +160,16 @@ def build_model(design: DesignConfig, feature_shape: tuple[int, int, int]) -> nn
         raise ConfigError(f"model: unknown model {spec['name']!r}; valid: {', '.join(MODELS)}")
     config_cls, model_cls = MODELS[spec["name"]]
     config = from_dict(config_cls, {k: v for k, v in spec.items() if k != "name"}, "model")
-    return model_cls(config, feature_shape, design.num_classes)
+    try:
+        model = model_cls(config, feature_shape, design.num_classes)
+        with torch.no_grad():  # one pass catches every size that cannot work, as one named error
+            model.eval()(torch.zeros(1, *feature_shape))
+    except ConfigError:
+        raise
+    except (RuntimeError, ValueError, TypeError, ZeroDivisionError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"model ({spec['name']}) cannot be built for features {tuple(feature_shape)}: {first}") from None
+    return model.train()
 
 
 def build_network(design: DesignConfig | dict) -> Network:

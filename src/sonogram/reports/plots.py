@@ -12,8 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import matplotlib
@@ -24,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sonogram.features import functional as Fn  # noqa: E402
 from sonogram.atomic import atomic_write  # noqa: E402
@@ -130,20 +129,14 @@ def plot_fourier_vs_mel(waveform: np.ndarray, sample_rate: int, time: float | No
     return fig
 
 
-def read_history(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / "history.csv"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir}: no history.csv (not a run folder, or no epoch finished)")
-    with open(path) as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+def plot_curves(histories: list[tuple[str, list[dict]]]) -> Figure:
+    """Loss, accuracy, validation macro-F1 and learning rate per epoch (several runs overlay).
 
-
-def plot_curves(run_dirs: list[str | Path]) -> Figure:
-    """Loss, accuracy, validation macro-F1 and learning rate per epoch (several runs overlay)."""
+    Args:
+        histories: ``(run name, rows of history.csv)`` per run (see :meth:`sonogram.runs.Run.history`).
+    """
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
-    for run_dir in run_dirs:
-        rows = read_history(run_dir)
-        name = Path(run_dir).name
+    for name, rows in histories:
         epochs = [r["epoch"] for r in rows]
         for ax, keys in zip(axes[:2], (("train_loss", "val_loss"), ("train_accuracy", "val_accuracy"))):
             for key, style in zip(keys, ("-", "--")):
@@ -152,22 +145,15 @@ def plot_curves(run_dirs: list[str | Path]) -> Figure:
         axes[3].plot(epochs, [r["lr"] for r in rows], label=name)
     for ax, title in zip(axes, ("loss", "accuracy", "validation macro-F1", "learning rate")):
         ax.set(xlabel="epoch", title=title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     axes[2].legend(fontsize=7)
     return fig
 
 
-def read_metrics(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / "metrics.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir}: no metrics.json (training not finished?)")
-    return json.loads(path.read_text())
-
-
-def plot_confusion(run_dir: str | Path, parts: tuple[str, ...] = ("train", "val", "test")) -> Figure:
-    """Classification matrices per part: counts (top row) and normalised by true class (bottom row)."""
-    metrics = read_metrics(run_dir)
+def plot_confusion(metrics: dict, parts: tuple[str, ...] = ("train", "val", "test")) -> Figure:
+    """Classification matrices per part of ``metrics.json``: counts (top row) and normalised by true class (bottom)."""
     parts = [p for p in parts if p in metrics]
     labels = list(metrics[parts[0]]["per_class"])
     size = max(3.2, 0.32 * len(labels) + 1.5)
@@ -202,7 +188,10 @@ def plot_frames(panels: list[tuple[str, np.ndarray, np.ndarray, list[str]]], wav
     fig, axes = plt.subplots(len(panels) + 1, 1, figsize=(10, 2.4 * (len(panels) + 1)), sharex=True,
                              gridspec_kw={"height_ratios": [2] * len(panels) + [1]})
     colours = plt.get_cmap("tab20" if max(len(p[3]) for p in panels) > 10 else "tab10")
+    duration = len(waveform) / sample_rate
     for ax, (name, times, probabilities, labels) in zip(axes, panels):
+        if times[-1] < duration:  # the last window's answer holds to the end of the file: no blank band
+            times, probabilities = np.append(times, duration), np.vstack([probabilities, probabilities[-1:]])
         ax.stackplot(times, probabilities.T, labels=labels, colors=[colours(i) for i in range(len(labels))],
                      step="mid")
         top = labels[int(probabilities.mean(axis=0).argmax())]
@@ -217,7 +206,8 @@ def plot_frames(panels: list[tuple[str, np.ndarray, np.ndarray, list[str]]], wav
 def kernel_weights(network: torch.nn.Module) -> tuple[str, np.ndarray]:
     """The first learnable kernels of a network: a ``LearnableSTFT``'s, else the first convolution's.
 
-    Returns a name and ``(kernels, taps)``: for a 2-D convolution each kernel is flattened.
+    Returns a name and ``(kernels, taps)`` for 1-D kernels, or ``(kernels, height, width)`` for a 2-D
+    convolution (its input channels averaged).
     """
     from sonogram.features.layers import LearnableSTFT
 
@@ -226,12 +216,16 @@ def kernel_weights(network: torch.nn.Module) -> tuple[str, np.ndarray]:
             return f"{name} (LearnableSTFT)", module.weight.detach().cpu().squeeze(1).numpy()
     for name, module in network.named_modules():
         if isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d)):
-            return f"{name} ({type(module).__name__})", module.weight.detach().cpu().flatten(1).numpy()
+            weight = module.weight.detach().cpu()
+            kernels = weight.mean(1) if isinstance(module, torch.nn.Conv2d) else weight.flatten(1)
+            return f"{name} ({type(module).__name__})", kernels.numpy()
     raise ConfigError("the network has no LearnableSTFT or convolution whose kernels could be shown")
 
 
 def plot_weights(name: str, kernels: np.ndarray, traces: int = 4) -> Figure:
-    """Kernels as an image (one row per kernel) and a few of them as 1-D traces."""
+    """1-D kernels as an image (one row per kernel) and a few as traces; 2-D kernels as a grid of small images."""
+    if kernels.ndim == 3:
+        return _plot_2d_kernels(name, kernels)
     fig, (image_ax, trace_ax) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 2]})
     limit = np.abs(kernels).max() or 1.0
     image = image_ax.imshow(kernels, aspect="auto", cmap="coolwarm", vmin=-limit, vmax=limit, interpolation="nearest")
@@ -242,4 +236,21 @@ def plot_weights(name: str, kernels: np.ndarray, traces: int = 4) -> Figure:
         trace_ax.plot(kernels[k], lw=0.8, label=f"kernel {k}")
     trace_ax.set(xlabel="tap", title="a few kernels")
     trace_ax.legend(fontsize=7)
+    return fig
+
+
+def _plot_2d_kernels(name: str, kernels: np.ndarray, most: int = 32) -> Figure:
+    """Up to ``most`` 2-D kernels ``(kernels, height, width)``, each as its own small image on one colour scale."""
+    shown = kernels[:most]
+    columns = min(8, len(shown))
+    rows = -(-len(shown) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.3 * rows + 0.6), squeeze=False)
+    limit = np.abs(shown).max() or 1.0
+    for ax, kernel in zip(axes.flat, shown):
+        ax.imshow(kernel, cmap="coolwarm", vmin=-limit, vmax=limit, interpolation="nearest")
+    for ax in axes.flat:
+        ax.set_axis_off()
+    height, width = kernels.shape[1:]
+    fig.suptitle(f"{name}: {len(shown)} of {len(kernels)} kernels, {height}x{width} (input channels averaged)")
+    fig.tight_layout()
     return fig

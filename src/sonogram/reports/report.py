@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from sonogram.audio import load
+from sonogram.errors import AudioError, ConfigError, DatasetError
 from sonogram.reports import plots
-from sonogram.audio import AudioError, load
-from sonogram.data import DatasetError
-from sonogram.errors import ConfigError
+from sonogram.runs import REPORT, Run, write_text
 
 log = logging.getLogger(__name__)
 
@@ -66,26 +66,23 @@ def class_report(metrics: dict, part: str = "test") -> str:
     return table(["class", "precision", "recall", "F1", "support"], rows)
 
 
-def frame_examples(run_dir: Path, count: int = 2) -> list[tuple[str, str, str]]:
+def frame_examples(run: Run, count: int = 2) -> list[tuple[str, str, str]]:
     """Per-frame prediction figures for up to ``count`` correct and ``count`` wrong test files.
 
     Returns ``(caption, image html, plot file name)``; empty when the dataset is not reachable here.
     """
     from sonogram.data.loaders import prepare_fold
-    from sonogram.evaluate import predict_probabilities
-    from sonogram.inference.predictor import load_run, sliding_probabilities
-    from sonogram.engine.train import load_run_recipe
+    from sonogram.inference.predictor import Predictor
 
-    recipe = load_run_recipe(run_dir)
+    recipe = run.recipe()
     try:
         data = prepare_fold(recipe)
     except (DatasetError, AudioError) as exc:
         log.warning("no per-frame examples: %s", exc)
         return []
-    network, checkpoint = load_run(run_dir)
-    labels = checkpoint["labels"]
+    predictor = Predictor.from_run(run.path)
     test = np.sort(data.split.parts()["test"])
-    predicted = predict_probabilities(network, data.waveforms[test]).argmax(axis=1)
+    predicted = predictor.probabilities(data.waveforms[test]).argmax(axis=1)
     truth = data.corpus.targets[test]
     rng = np.random.default_rng(0)
     picks = [(kind, i) for kind, mask in (("correct", predicted == truth), ("wrong", predicted != truth))
@@ -93,72 +90,132 @@ def frame_examples(run_dir: Path, count: int = 2) -> list[tuple[str, str, str]]:
     examples = []
     for kind, i in picks:
         clip = data.corpus.clips[test[i]]
-        waveform, _ = load(clip.path, recipe.design.sample_rate, start=clip.start, duration=clip.duration)
-        times, probabilities = sliding_probabilities(network, waveform)
+        waveform, _ = load(clip.path, predictor.sample_rate, start=clip.start, duration=clip.duration)
+        times, probabilities = predictor.frame_probabilities(waveform)
         caption = (f"{kind}: {Path(clip.path).name} (speaker {clip.speaker}) is '{clip.label}', "
-                   f"predicted '{labels[predicted[i]]}'")
-        fig = plots.plot_frames([(run_dir.name, times, probabilities, labels)], waveform, recipe.design.sample_rate,
-                                caption)
+                   f"predicted '{predictor.labels[predicted[i]]}'")
+        fig = plots.plot_frames([(run.path.name, times, probabilities, predictor.labels)], waveform,
+                                predictor.sample_rate, caption)
         name = f"frames_{kind}_{Path(clip.path).stem}.png"
-        examples.append((caption, embed(fig, run_dir / "plots" / name), name))
+        examples.append((caption, embed(fig, run.plots_dir / name), name))
     return examples
 
 
-def run_section(run_dir: Path, with_frames: bool = True) -> str:
-    from sonogram.engine.train import load_run_recipe
-
-    recipe = load_run_recipe(run_dir)
-    metrics = plots.read_metrics(run_dir)
-    config = yaml.safe_dump(yaml.safe_load((run_dir / "config.yaml").read_text()), sort_keys=False)
+def run_section(run: Run, with_frames: bool = True, with_config: bool = True) -> str:
+    recipe = run.recipe()
+    metrics = run.metrics()
     parts = [p for p in ("train", "val", "test") if p in metrics]
     summary = (f"<p><b>{html.escape(recipe.dataset.name)}</b>, split <b>{html.escape(recipe.dataset.split)}</b> "
                f"fold <b>{html.escape(str(metrics.get('fold')))}</b>: "
                + ", ".join(f"{p} {metrics[p]['clips']} clips" for p in parts)
                + f". {metrics['params']:,} parameters, {metrics['epochs']} epochs (best {metrics['best_epoch']}), "
                f"{metrics['train_seconds']:.0f} s on {html.escape(metrics['device'])}.</p>")
-    out = [f"<h2>{html.escape(run_dir.name)}</h2>", summary, metrics_table(metrics),
-           "<h3>Training curves</h3>", embed(plots.plot_curves([run_dir]), run_dir / "plots" / "curves.png"),
+    out = [f"<h2>{html.escape(run.path.name)}</h2>", summary, metrics_table(metrics),
+           "<h3>Training curves</h3>",
+           embed(plots.plot_curves([(run.path.name, run.history())]), run.plots_dir / "curves.png"),
            "<h3>Classification report (test)</h3>" if "test" in metrics else "",
            class_report(metrics) if "test" in metrics else "",
-           "<h3>Confusion matrices</h3>", embed(plots.plot_confusion(run_dir), run_dir / "plots" / "confusion.png")]
+           "<h3>Confusion matrices</h3>", embed(plots.plot_confusion(metrics), run.plots_dir / "confusion.png")]
     if with_frames:
-        examples = frame_examples(run_dir)
+        examples = frame_examples(run)
         if examples:
             out.append("<h3>Per-frame predictions on test files</h3>")
             out += [f"<p>{html.escape(caption)}</p>{image}" for caption, image, _ in examples]
-    out += ["<h3>Config</h3>", f"<pre>{html.escape(config)}</pre>"]
+    if with_config:
+        config = yaml.safe_dump(run.config(), sort_keys=False)
+        out += ["<h3>Config</h3>", f"<pre>{html.escape(config)}</pre>"]
+    return "\n".join(out)
+
+
+def _flatten(data, prefix: str = "") -> dict[str, object]:
+    if isinstance(data, dict):
+        return {k: v for key, value in data.items() for k, v in _flatten(value, f"{prefix}{key}.").items()}
+    if isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
+        return {k: v for i, value in enumerate(data) for k, v in _flatten(value, f"{prefix}{i}.").items()}
+    return {prefix.rstrip("."): data}
+
+
+def config_differences(runs: list[Run]) -> list[list]:
+    """``[key, value in run 1, value in run 2, ...]`` for every recipe key whose value differs between runs."""
+    flat = [_flatten(run.config()) for run in runs]
+    keys = sorted(set().union(*flat))
+    missing = "(not set)"
+    return [[key] + [str(f.get(key, missing)) for f in flat] for key in keys
+            if len({str(f.get(key, missing)) for f in flat}) > 1]
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
+
+
+def _comparison(runs: list[Run]) -> str:
+    rows = []
+    for run in runs:
+        m = run.metrics()
+        rows.append([run.path.name, m["recipe"], m["dataset"], m["split"], str(m.get("fold")), m["params"],
+                     m["test"]["accuracy"], m["test"]["macro_f1"], f"{m['train_seconds']:.0f}"])
+    differences = config_differences(runs)
+    return "\n".join([
+        "<h2>Comparison</h2>",
+        table(["run", "recipe", "dataset", "split", "fold", "params", "test accuracy", "test macro-F1", "train s"],
+              rows),
+        "<h3>Recipe differences</h3>",
+        table(["key"] + [r.path.name for r in runs], differences) if differences else "<p>The recipes are identical.</p>",
+        "<h3>Training curves</h3>",
+        embed(plots.plot_curves([(r.path.name, r.history()) for r in runs])),
+        *(run_section(r, with_frames=False, with_config=False) for r in runs)])
+
+
+def cv_section(out_dir: Path) -> str:
+    """Per-fold table, mean and standard deviation, and the confusion matrix pooled over every fold's test part."""
+    from sonogram.runs import read_cv_summary
+
+    summary = read_cv_summary(out_dir)
+    rows = [[f["fold"], f["test_clips"], f["test_accuracy"], f["test_macro_f1"], f["val_accuracy"], f["epochs"],
+             f"{f['train_seconds']:.0f}"] for f in summary["folds"]]
+    out = [f"<p><b>{html.escape(str(summary['dataset']))}</b>, split <b>{html.escape(str(summary['split']))}</b>: "
+           f"{len(summary['folds'])} fold(s) finished{'' if summary['complete'] else ' (incomplete)'}.</p>",
+           table(["fold", "test clips", "test accuracy", "test macro-F1", "val accuracy", "epochs", "train s"], rows)]
+    if summary["folds"]:
+        acc, f1 = summary["test_accuracy"], summary["test_macro_f1"]
+        out.append(f"<p>Test accuracy <b>{acc['mean']:.4f} &plusmn; {acc['std']:.4f}</b> (worst fold {acc['min']:.4f}); "
+                   f"macro-F1 {f1['mean']:.4f} &plusmn; {f1['std']:.4f}; {summary['train_seconds']:.0f} s of training.</p>")
+        pooled = None
+        for fold in summary["folds"]:
+            test = Run(out_dir / fold["run"]).metrics()["test"]
+            matrix = np.array(test["confusion"])
+            pooled = matrix if pooled is None else pooled + matrix
+        labels = list(test["per_class"])
+        correct = int(np.trace(pooled))
+        pooled_metrics = {"pooled test": {"confusion": pooled.tolist(), "per_class": {k: {} for k in labels},
+                                          "accuracy": correct / max(1, int(pooled.sum()))}}
+        out += ["<h3>Confusion over every fold's test speakers, pooled</h3>",
+                embed(plots.plot_confusion(pooled_metrics, ("pooled test",)), out_dir / "plots" / "confusion_pooled.png")]
     return "\n".join(out)
 
 
 def write_report(run_dirs: list[str | Path], out: str | Path | None = None) -> Path:
-    """Write ``report.html`` into a single run folder, or a side-by-side comparison of several runs to ``out``."""
-    run_dirs = [Path(r) for r in run_dirs]
-    for run_dir in run_dirs:
-        if not (run_dir / "metrics.json").is_file():
-            raise ConfigError(f"{run_dir}: no metrics.json (not a finished run folder)")
-    if len(run_dirs) == 1:
-        body = run_section(run_dirs[0])
-        title = f"sonogram run {run_dirs[0].name}"
-        path = Path(out) if out else run_dirs[0] / "report.html"
-    else:
-        rows = []
-        for run_dir in run_dirs:
-            m = plots.read_metrics(run_dir)
-            rows.append([run_dir.name, m["recipe"], m["dataset"], m["split"], str(m.get("fold")), m["params"],
-                         m["test"]["accuracy"], m["test"]["macro_f1"], f"{m['train_seconds']:.0f}"])
-        body = "\n".join([
-            "<h2>Comparison</h2>",
-            table(["run", "recipe", "dataset", "split", "fold", "params", "test accuracy", "test macro-F1",
-                   "train s"], rows),
-            embed(plots.plot_curves(run_dirs)),
-            '<div class="runs">' + "".join(f"<div>{run_section(r, with_frames=False)}</div>" for r in run_dirs)
-            + "</div>"])
-        title = "sonogram comparison: " + ", ".join(r.name for r in run_dirs)
-        path = Path(out) if out else Path("report.html")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>")
-    from sonogram.engine.train import write_atomic
+    """Write ``report.html`` into a run (or cross-validation) folder, or a comparison of several runs to ``out``."""
+    from sonogram.runs import is_cv_folder
 
+    paths = [Path(r) for r in run_dirs]
+    if len(paths) == 1 and is_cv_folder(paths[0]):
+        body, title = cv_section(paths[0]), f"sonogram cross-validation {paths[0].name}"
+        path = Path(out) if out else paths[0] / REPORT
+    else:
+        runs = [Run(p) for p in paths]
+        for run in runs:
+            run.metrics()  # a clear error for an unfinished or damaged run, before any figure is drawn
+        if len(runs) == 1:
+            body, title = run_section(runs[0]), f"sonogram run {runs[0].path.name}"
+            path = Path(out) if out else runs[0].report_path
+        else:
+            body = _comparison(runs)
+            title = "sonogram comparison: " + ", ".join(r.path.name for r in runs)
+            path = Path(out) if out else Path(REPORT)
+    if path.exists() and path.is_dir():
+        raise ConfigError(f"--out {path} is a folder; give a file name such as compare.html")
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, page)
+    write_text(path, _page(title, body))
     return path

@@ -1,0 +1,49 @@
+"""Datasets under the data root: a survey of what is there, and one dataset in detail with its splits."""
+
+from __future__ import annotations
+
+import os
+
+from sonogram.data import LOADERS, DatasetError, load_dataset, resolve_data_root, speaker_overlap
+
+# The datasets a survey looks for, with the options that select each variant.
+SURVEYED = [
+    ("fsdd", {}),
+    ("speech_commands_test", {}),
+    ("speech_commands", {"version": "v0.01", "task": "words"}),
+    ("speech_commands", {"version": "v0.02", "task": "words"}),
+    ("audiomnist", {}),
+]
+
+
+def survey(data_root: str | os.PathLike | None = None) -> dict:
+    """``{"data_root", "datasets": [row, ...]}``: each found dataset's clip, class and speaker counts and
+    split names, or ``{"name", "missing": reason}`` for one that is not there."""
+    root = resolve_data_root(data_root)
+    rows = []
+    for name, options in SURVEYED:
+        try:
+            summary = load_dataset(name, root, **options).summary()
+            summary.pop("per_class")
+            rows.append(summary)
+        except DatasetError as exc:
+            rows.append({"name": name + "".join(f" {v}" for v in options.values()), "missing": str(exc)})
+    return {"data_root": str(root), "datasets": rows}
+
+
+def describe(name: str, options: dict | None = None, seed: int = 0,
+             data_root: str | os.PathLike | None = None) -> dict:
+    """One dataset: its summary (clips per class and per speaker), per split protocol each fold's part
+    sizes and the number of speakers found in two parts, and which protocols are speaker-disjoint."""
+    if name not in LOADERS:
+        raise DatasetError(f"unknown dataset {name!r}; valid: {', '.join(LOADERS)}")
+    corpus = load_dataset(name, resolve_data_root(data_root), **(options or {}))
+    summary = corpus.summary()
+    summary["per_speaker"] = corpus.speaker_counts()
+    summary["speaker_disjoint"] = sorted(corpus.speaker_disjoint)
+    summary["splits"] = {
+        protocol: [{"name": split.name, **{part: len(idx) for part, idx in split.parts().items()},
+                    "shared_speakers": len(speaker_overlap(corpus, split))}
+                   for split in corpus.splits(protocol, seed)]
+        for protocol in sorted(corpus.protocols)}
+    return summary

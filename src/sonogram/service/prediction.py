@@ -1,0 +1,57 @@
+"""Predictions for a door: files through a run (batched), and per-frame probabilities along a long file
+for one or several runs, with the waveform they were computed on."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sonogram.audio import load
+from sonogram.errors import AudioError, ConfigError
+from sonogram.inference.predictor import Prediction, Predictor
+
+
+def predict_files(run: str | os.PathLike | Predictor, paths: Sequence[str | os.PathLike],
+                  batch_size: int = 64) -> Iterator[Prediction | AudioError]:
+    """One :class:`Prediction` per readable file, or the :class:`AudioError` naming an unreadable one."""
+    predictor = run if isinstance(run, Predictor) else Predictor.from_run(run)
+    yield from predictor.predict_files(paths, batch_size)
+
+
+@dataclass
+class FramePanel:
+    """One run's per-frame answer along a file: window centre times ``(positions,)`` in seconds and
+    probabilities ``(positions, classes)``."""
+
+    name: str
+    labels: list[str]
+    times: np.ndarray
+    probabilities: np.ndarray
+
+
+@dataclass
+class FrameComparison:
+    waveform: np.ndarray
+    sample_rate: int
+    panels: list[FramePanel]
+
+
+def frame_probabilities(runs: Sequence[str | os.PathLike], file: str | os.PathLike,
+                        hop_seconds: float = 0.05) -> FrameComparison:
+    """Slide each run's window along ``file`` (every run must work at the same sample rate)."""
+    if not runs:
+        raise ConfigError("give at least one run before the audio file")
+    predictors = [Predictor.from_run(r) for r in runs]
+    rate = predictors[0].sample_rate
+    for run, predictor in zip(runs, predictors):
+        if predictor.sample_rate != rate:
+            raise ConfigError(f"{run} works at {predictor.sample_rate} Hz but {runs[0]} at {rate} Hz; "
+                              "compare runs with the same rate")
+    waveform, _ = load(file, rate)
+    panels = [FramePanel(Path(run).name, p.labels, *p.frame_probabilities(waveform, hop_seconds))
+              for run, p in zip(runs, predictors)]
+    return FrameComparison(waveform, rate, panels)
