@@ -198,7 +198,11 @@ class MelSpectrogram(nn.Module):
         self.mel_scale = MelScale(n_mels, sample_rate, f_min, f_max, self.spectrogram.n_freqs, norm, mel_scale)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        return self.mel_scale(self.spectrogram(waveform))
+        """``(..., time) -> (..., 1, n_mels, frames)``: the STFT, power and filterbank in one chunked pass."""
+        s = self.spectrogram
+        mel = Fn.mel_spectrogram(waveform, self.mel_scale.fb, s.n_fft, s.hop_length, s.win_length, s.window, s.power,
+                                 s.normalized, s.center, s.pad_mode, s.pad, s.float64_stft)
+        return mel.unsqueeze(-3)
 
 
 class LogMelSpectrogram(nn.Module):
