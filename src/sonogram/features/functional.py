@@ -121,14 +121,14 @@ def _power(spec: torch.Tensor, power: float) -> torch.Tensor:
 QUIET_BAND = 1e-6
 
 
-def _refine_quiet_frames(mel: torch.Tensor, power: torch.Tensor, frames: torch.Tensor, window: torch.Tensor,
-                         fb: torch.Tensor, exponent: float) -> torch.Tensor:
+def _refine_quiet_frames(mel: torch.Tensor, energy: torch.Tensor, frames: torch.Tensor, window: torch.Tensor,
+                         fb: torch.Tensor, floor: torch.Tensor, exponent: float) -> torch.Tensor:
     """Recompute in float64 the frames of a float32 mel chunk whose quietest band float32 cannot resolve.
 
-    ``mel (rows, frames, n_mels)``, ``power (rows, frames, freq)``, ``frames (rows, frames, n_fft)``.
+    ``mel (rows, frames, n_mels)``; ``energy (rows, frames, 1)`` the sum of each frame's spectrum;
+    ``frames (rows, frames, n_fft)``; ``floor (n_mels,)`` is :data:`QUIET_BAND` times each filter's weight.
     """
-    energy = power.sum(-1, keepdim=True)  # (rows, frames, 1)
-    quiet = (mel < QUIET_BAND * energy * fb.sum(0)).any(-1)  # (rows, frames)
+    quiet = (mel < energy * floor).any(-1)  # (rows, frames)
     if not bool(quiet.any()):
         return mel
     where = quiet.nonzero(as_tuple=True)
@@ -209,6 +209,7 @@ def mel_spectrogram(
     dtype = torch.float64 if float64_stft or tracing() else waveform.dtype
     refine = dtype != torch.float64
     fb_dtype = fb.to(dtype)
+    floor = QUIET_BAND * fb_dtype.sum(0)  # (n_mels,)
     shape = waveform.shape
     chunks = []
     for frames, spec in _stft_chunks(waveform.reshape(-1, shape[-1]), n_fft, hop_length, window, center, pad_mode,
@@ -216,7 +217,8 @@ def mel_spectrogram(
         power_spec = _power(spec, power)  # (rows, frames, freq)
         mel = power_spec @ fb_dtype  # (rows, frames, n_mels)
         if refine:
-            mel = _refine_quiet_frames(mel, power_spec, frames, window, fb, power)
+            energy = power_spec.sum(-1, keepdim=True)  # (rows, frames, 1)
+            mel = _refine_quiet_frames(mel, energy, frames, window, fb, floor, power)
         chunks.append(mel.to(waveform.dtype))
     mel = torch.cat(chunks).transpose(-1, -2)  # (B, n_mels, frames)
     return mel.reshape(shape[:-1] + mel.shape[-2:])
