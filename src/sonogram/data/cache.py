@@ -80,10 +80,10 @@ def _decode_block(clips: list, spec: WaveformSpec) -> np.ndarray:
     return block
 
 
-def _decode_blocks(clips: list, spec: WaveformSpec, workers: int | None):
-    """Yield decoded blocks of :data:`BLOCK` clips in corpus order, from a process pool when it has work for two."""
+def _decode_blocks(clips: list, spec: WaveformSpec, workers: int):
+    """Yield decoded blocks of :data:`BLOCK` clips in corpus order, from a process pool when ``workers > 1``."""
     blocks = [clips[i : i + BLOCK] for i in range(0, len(clips), BLOCK)]
-    workers = min(os.cpu_count() or 1, len(blocks)) if workers is None else min(workers, len(blocks))
+    workers = min(workers, len(blocks))
     if workers <= 1:
         yield from (_decode_block(block, spec) for block in blocks)
         return
@@ -95,11 +95,12 @@ def _decode_blocks(clips: list, spec: WaveformSpec, workers: int | None):
 
 
 def build_cache(corpus: Corpus, spec: WaveformSpec, cache_dir: str | os.PathLike | None = None,
-                workers: int | None = None) -> np.ndarray:
+                workers: int = 1) -> np.ndarray:
     """Return the corpus decoded as a read-only memory map ``(clips, spec.length)``, building it if needed.
 
-    ``workers`` processes decode blocks of clips in parallel (default: one per CPU, serial for a
-    corpus of fewer than two blocks); a bad file stops the build with its :class:`AudioError`.
+    ``workers`` processes decode blocks of clips in parallel; a bad file stops the build with its
+    :class:`AudioError`. One (the default) was fastest on a 2-core machine shared with other jobs
+    (``benchmarks/io.py``); more pay off where resampling dominates and cores are free.
     """
     folder = resolve_cache_dir(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -115,7 +116,7 @@ def build_cache(corpus: Corpus, spec: WaveformSpec, cache_dir: str | os.PathLike
         # Sequential writes of blocks decoded in order: filling a fresh memory map page by page is
         # several times slower, and threads only fight over the GIL on clips this short.
         for block in _decode_blocks(corpus.clips, spec, workers):
-            out.write(block.tobytes())
+            out.write(block.data)  # the block's own buffer: no copy
     for stale in folder.glob(f"{prefix}-*.npy"):
         if stale != path:
             stale.unlink(missing_ok=True)
