@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sonogram.errors import AudioError
+from sonogram.errors import ConfigError
 from sonogram.features import functional as Fn
 from sonogram.features import layers as fe
 
@@ -55,5 +55,5 @@ def test_mel_matches_float64_within_float32_rounding_for_loud_frames():
 
 @pytest.mark.parametrize("center,length", [(True, 100), (False, 200)])
 def test_clip_shorter_than_the_frame_is_one_clear_error(center, length):
-    with pytest.raises(AudioError, match="n_fft"):
+    with pytest.raises(ConfigError, match="n_fft"):
         fe.LogMelSpectrogram(sample_rate=8000, n_fft=256, hop_length=80, n_mels=40, center=center)(torch.zeros(1, length))

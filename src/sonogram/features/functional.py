@@ -18,7 +18,7 @@ import scipy.signal
 import torch
 import torch.nn.functional as F
 
-from sonogram.errors import AudioError, ConfigError
+from sonogram.errors import ConfigError
 
 WINDOWS = ("hann", "hamming", "blackman", "rectangular")
 
@@ -60,11 +60,11 @@ def frame(waveform: torch.Tensor, n_fft: int, hop_length: int, center: bool = Tr
     length = waveform.shape[-1]
     if center:
         if pad_mode == "reflect" and length <= n_fft // 2:
-            raise AudioError(f"a centred STFT with reflect padding needs more than n_fft // 2 = {n_fft // 2} "
+            raise ConfigError(f"a centred STFT with reflect padding needs more than n_fft // 2 = {n_fft // 2} "
                              f"samples, got {length}")
         waveform = F.pad(waveform.unsqueeze(1), (n_fft // 2, n_fft // 2), mode=pad_mode).squeeze(1)
     elif length < n_fft:
-        raise AudioError(f"an STFT without centring needs at least n_fft = {n_fft} samples, got {length}")
+        raise ConfigError(f"an STFT without centring needs at least n_fft = {n_fft} samples, got {length}")
     return waveform.unfold(-1, n_fft, hop_length)
 
 
