@@ -214,13 +214,18 @@ class MelScale(nn.Module):
 
 
 class MelSpectrogram(FrontendLayer):
-    """Mel-frequency spectrogram (torchaudio's arguments): ``(..., time) -> (..., 1, n_mels, frames)``."""
+    """Mel-frequency spectrogram (torchaudio's arguments): ``(..., time) -> (..., 1, n_mels, frames)``.
+
+    A float32 FFT, with the frames that have a band more than 60 dB below their energy computed
+    again in float64 (see :func:`~sonogram.features.functional.mel_spectrogram`): within ~1e-4 dB of
+    librosa at float32 speed. ``float64_stft=True`` computes every frame in float64.
+    """
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 400, win_length: int | None = None,
                  hop_length: int | None = None, f_min: float = 0.0, f_max: float | None = None, pad: int = 0,
                  n_mels: int = 128, window_fn: str = "hann", power: float = 2.0, normalized: bool = False,
                  center: bool = True, pad_mode: str = "reflect", norm: str | None = None, mel_scale: str = "htk",
-                 float64_stft: bool = True):
+                 float64_stft: bool = False):
         super().__init__()
         if power is None:
             raise ConfigError("MelSpectrogram needs a real power (1 or 2), not complex output")
@@ -233,7 +238,11 @@ class MelSpectrogram(FrontendLayer):
         return self.spectrogram.geometry
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        return self.mel_scale(self.spectrogram(waveform))
+        """``(..., time) -> (..., 1, n_mels, frames)``: the STFT, power and filterbank in one chunked pass."""
+        s = self.spectrogram
+        mel = Fn.mel_spectrogram(waveform, self.mel_scale.fb, s.n_fft, s.hop_length, s.win_length, s.window, s.power,
+                                 s.normalized, s.center, s.pad_mode, s.pad, s.float64_stft)
+        return mel.unsqueeze(-3)
 
 
 class LogMelSpectrogram(FrontendLayer):

@@ -1,0 +1,175 @@
+"""Training speed: where one FSDD epoch goes, and the engine's overhead over a hand-written PyTorch loop.
+
+    python benchmarks/training.py [--recipe recipes/fsdd_fast.yaml] [--epochs 3]
+
+1. Profile: one epoch of the recipe's network on its training batches, each phase timed on its
+   own (data loading, waveform augmentation, front-end, model forward + loss, backward, optimiser
+   and schedule step) and, from the engine's run, what remains (metrics, logging, callbacks).
+2. Overhead: the engine (``sonogram.engine.train``'s Classifier, Trainer, callbacks and
+   TensorBoard logger, validating every epoch) against a minimal loop doing the same work (same
+   network, augmentation, optimiser, schedule, the same batches, a validation pass), ``--epochs``
+   each; loop, engine, loop again, so drift in machine load shows. Epoch seconds are medians over
+   the epochs after the first.
+
+Prints both tables and writes benchmarks/results/training.json. The end-to-end figure for the
+recipe is ``time sonogram train recipes/fsdd_fast.yaml --out DIR`` with an empty cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import median, print_table, write_json  # noqa: E402
+
+from sonogram.data.loaders import eval_loader, prepare_fold, train_loader  # noqa: E402
+from sonogram.engine.train import _loggers_and_callbacks, build_classifier, make_trainer  # noqa: E402
+from sonogram.recipe import load_recipe  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Stopwatch:
+    """Accumulated seconds per phase."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def time(self, phase: str, fn, *args):
+        start = time.perf_counter()
+        out = fn(*args)
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+        return out
+
+
+def optimiser_and_schedule(module, steps: int):
+    """The engine's own optimiser and schedule, built for ``steps`` steps without a Trainer."""
+
+    class _Trainer:
+        estimated_stepping_batches = steps
+
+    module.trainer = _Trainer()  # configure_optimizers reads only this
+    config = module.configure_optimizers()
+    module.trainer = None
+    if isinstance(config, dict):
+        return config["optimizer"], config["lr_scheduler"]["scheduler"]
+    return config, None
+
+
+def hand_loop(recipe, data, train_batches, val_batches, epochs: int, watch: Stopwatch | None = None) -> list[float]:
+    """Train a fresh copy of the recipe's classifier with plain PyTorch; returns seconds per epoch."""
+    torch.manual_seed(recipe.seed)
+    module = build_classifier(recipe, data)
+    network, augment = module.network, module.augment
+    generator = torch.Generator().manual_seed(recipe.seed)
+    optimiser, schedule = optimiser_and_schedule(module, epochs * len(train_batches))
+    smoothing = recipe.optim.label_smoothing
+    watch = watch or Stopwatch()
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        network.train()
+        for waveform, target in train_batches:
+            if augment is not None and augment.active:
+                waveform = watch.time("augmentation", augment, waveform, generator)
+            features = watch.time("front-end", network.features, waveform)
+            loss = watch.time("model forward + loss", lambda f: torch.nn.functional.cross_entropy(
+                network.model(f), target, label_smoothing=smoothing), features)
+            watch.time("backward", loss.backward)
+            watch.time("optimiser + schedule", lambda: (optimiser.step(), optimiser.zero_grad(set_to_none=True),
+                                                        schedule.step() if schedule else None))
+        network.eval()
+        with torch.no_grad():
+            watch.time("validation", lambda: [network(x) for x, _ in val_batches])
+        times.append(time.perf_counter() - start)
+    return times
+
+
+class Batches:
+    """The same batches every epoch, as one iterable (Lightning takes a plain list for several loaders)."""
+
+    def __init__(self, batches: list):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class EpochTimes(L.Callback):
+    def __init__(self):
+        self.times: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        self._start = time.perf_counter()
+
+    def on_validation_end(self, trainer, module) -> None:
+        if not trainer.sanity_checking:
+            self.times.append(time.perf_counter() - self._start)
+
+
+def engine(recipe, data, train_batches, val_batches, epochs: int, run_dir: Path) -> list[float]:
+    """The engine's classifier, callbacks, logger and Trainer on the same batches; seconds per epoch."""
+    recipe.train.epochs = epochs
+    L.seed_everything(recipe.seed, verbose=False)
+    module = build_classifier(recipe, data)
+    _, callbacks, logger = _loggers_and_callbacks(recipe, run_dir, data.labels)
+    timer = EpochTimes()
+    trainer = make_trainer(recipe, callbacks + [timer], logger)
+    trainer.fit(module, Batches(train_batches), Batches(val_batches))
+    return timer.times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default=str(ROOT / "recipes" / "fsdd_fast.yaml"))
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    recipe = load_recipe(args.recipe, ["train.progress=false"])
+    data = prepare_fold(recipe)
+    batch = recipe.train.batch_size
+    loader = train_loader(data, batch, recipe.seed, recipe.train.num_workers)
+    start = time.perf_counter()
+    train_batches = list(loader)
+    data_seconds = time.perf_counter() - start
+    val_batches = list(eval_loader(data, "val", batch, recipe.train.num_workers))
+
+    # The Trainer sets process-wide flags (deterministic algorithms) when it is built; build one
+    # first so the hand-written loop runs under the same flags before and after the engine.
+    make_trainer(recipe, [], False)
+    watch = Stopwatch()
+    hand_loop(recipe, data, train_batches, val_batches, 1, watch)
+    watch.seconds = {"data loading (cached, DataLoader)": data_seconds, **watch.seconds}
+
+    loop_a = hand_loop(recipe, data, train_batches, val_batches, args.epochs)
+    with tempfile.TemporaryDirectory() as run_dir:
+        engine_times = engine(recipe, data, train_batches, val_batches, args.epochs, Path(run_dir))
+    loop_b = hand_loop(recipe, data, train_batches, val_batches, args.epochs)
+    loop = median(loop_a[1:] + loop_b[1:])
+    eng = median(engine_times[1:])
+    epoch = sum(watch.seconds.values())
+    phases = [{"phase": k, "seconds": v, "share": v / epoch} for k, v in watch.seconds.items()]
+    phases.append({"phase": "engine: metrics, logging, callbacks (engine epoch - loop epoch)", "seconds": eng - loop,
+                   "share": (eng - loop) / epoch})
+    print_table(phases, ["phase", "seconds", "share"])
+    overhead = {"train batches": len(train_batches), "batch size": batch, "epochs each": args.epochs,
+                "loop epoch s (median)": loop, "engine epoch s (median)": eng,
+                "engine overhead": eng / loop - 1, "loop epochs s": loop_a + loop_b, "engine epochs s": engine_times}
+    print()
+    print_table([overhead], list(overhead)[:6])
+    write_json("training", [overhead], recipe=str(Path(args.recipe).name), phases=phases,
+               torch_threads=torch.get_num_threads())
+
+
+if __name__ == "__main__":
+    main()
