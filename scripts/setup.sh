@@ -10,5 +10,5 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     # shellcheck disable=SC2086
     .venv/bin/pip install --quiet ${TORCH_SPEC:-torch==2.13.0} 2>&1 | grep -v "^WARNING: Location" || true
 fi
-.venv/bin/pip install --quiet -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/pip install --quiet -e ".[dev,export,serve]" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import sonogram, torch; print(f'sonogram {sonogram.__version__} with torch {torch.__version__}')"
