@@ -7,7 +7,7 @@ onnxruntime execution provider runs. Training keeps :class:`~sonogram.features.l
 
 Example:
     >>> import torch
-    >>> from sonogram.features.layers import Spectrogram
+    >>> from sonogram.features.layers import FFT, Spectrogram
     >>> layer = Spectrogram(n_fft=256, hop_length=64)
     >>> conv = ConvSpectrogram.from_layer(layer)
     >>> x = torch.randn(2, 8000)
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sonogram.features import functional as Fn
-from sonogram.features.layers import Spectrogram
+from sonogram.features.layers import FFT, Spectrogram
 
 
 def conv_stft(waveform: torch.Tensor, kernels: torch.Tensor, hop_length: int, center: bool = True,
@@ -88,17 +88,46 @@ class ConvSpectrogram(nn.Module):
         return spec.unsqueeze(-3)
 
 
-def export_ready(module: nn.Module) -> nn.Module:
-    """A deep copy of ``module`` in eval mode with every :class:`Spectrogram` replaced by :class:`ConvSpectrogram`.
+class Float64FFT(FFT):
+    """:class:`~sonogram.features.layers.FFT` computed in float64 (exported as the ``DFT`` operator).
 
-    The original is left untouched, so training still computes features with ``torch.stft``.
+    A whole-clip FFT is too long for a convolution basis (8000 samples would need a 256 MB matrix);
+    onnxruntime's float32 ``DFT`` of such non-power-of-two lengths is ~1e-4 off in the logits, its
+    float64 one matches eager torch to ~1e-6.
     """
-    if isinstance(module, Spectrogram):
-        return ConvSpectrogram.from_layer(module).eval()
+
+    @classmethod
+    def from_layer(cls, layer: FFT) -> Float64FFT:
+        return cls(layer.n_fft, layer.output)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(..., time) -> (..., C, n_fft // 2 + 1, 1)`` in the input's dtype."""
+        return super().forward(waveform.double()).to(waveform.dtype)
+
+
+def _complex(layer: nn.Module) -> bool:
+    return isinstance(layer, Spectrogram) or (isinstance(layer, FFT) and not isinstance(layer, Float64FFT))
+
+
+def _exportable(layer: Spectrogram | FFT) -> nn.Module:
+    if isinstance(layer, Spectrogram):
+        return ConvSpectrogram.from_layer(layer).eval()
+    return Float64FFT.from_layer(layer).eval()
+
+
+def export_ready(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module`` in eval mode whose complex-valued layers are exportable.
+
+    Every :class:`Spectrogram` becomes a :class:`ConvSpectrogram` and every :class:`FFT` a
+    :class:`Float64FFT`. The original is left untouched, so training still computes features with
+    ``torch.stft``.
+    """
+    if _complex(module):
+        return _exportable(module)
     ready = copy.deepcopy(module).eval()
-    targets = [name for name, child in ready.named_modules() if isinstance(child, Spectrogram)]
+    targets = [name for name, child in ready.named_modules() if _complex(child)]
     for name in targets:
         parent_name, _, attr = name.rpartition(".")
         parent = ready.get_submodule(parent_name) if parent_name else ready
-        setattr(parent, attr, ConvSpectrogram.from_layer(getattr(parent, attr)).eval())
+        setattr(parent, attr, _exportable(getattr(parent, attr)))
     return ready
