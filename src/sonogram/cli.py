@@ -294,9 +294,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a run folder written by sonogram train")
+    p.add_argument("run_dir", metavar="RUN|MODEL.onnx", help="a run folder written by sonogram train, or an exported .onnx")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched for .wav/.flac/.ogg)")
     p.add_argument("--json", action="store_true", help="one JSON object per file: path, label, probabilities")
+    p.add_argument("--backend", choices=["torch", "onnx"], help="runtime (default: onnx for a .onnx file, else torch)")
 
 
 @command("predict", "predict the class of audio files with a trained run (any sample rate)", _predict_args)
@@ -304,9 +305,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from sonogram.audio import AudioError
     from sonogram.inference.predictor import load_run, predict_files
 
-    network, checkpoint = load_run(args.run_dir)
+    if args.backend == "onnx" or (args.backend is None and args.run_dir.lower().endswith(".onnx")):
+        from sonogram.inference.backend import onnx_predictions
+
+        results = onnx_predictions(args.run_dir, args.paths)
+    else:
+        network, checkpoint = load_run(args.run_dir)
+        results = predict_files(network, checkpoint["labels"], args.paths, checkpoint.get("align", "center"))
     failed = 0
-    for result in predict_files(network, checkpoint["labels"], args.paths, checkpoint.get("align", "center")):
+    for result in results:
         if isinstance(result, AudioError):
             failed += 1
             print(f"sonogram predict: error: {result}", file=sys.stderr)
@@ -315,6 +322,52 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             print(f"{result.path}\t{result.label}\t{result.probabilities[result.label]:.3f}", flush=True)
     return 1 if failed else 0
+
+
+# --- export and serve (issue 12): parse, call sonogram.network.export / sonogram.serve, print ---
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run folder written by sonogram train")
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript"], help="file format")
+    p.add_argument("--out", help="model file or folder (default: RUN/export/model.onnx or model.torchscript.pt)")
+
+
+@command("export", "export a run's network, front-end included, to ONNX or TorchScript with a model card", _export_args)
+def cmd_export(args: argparse.Namespace) -> int:
+    from sonogram.network.export import export_run
+
+    model, card = export_run(args.run_dir, args.format, args.out)
+    print(f"{model}\n{card}")
+    return 0
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    from sonogram.serve.config import ServeConfig
+
+    defaults = ServeConfig()
+    p.add_argument("model", metavar="RUN|MODEL.onnx", help="a run folder (torch) or an exported .onnx (onnxruntime)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--backend", choices=["torch", "onnx"], help="runtime (default: onnx for a .onnx file, else torch)")
+    p.add_argument("--token", default=os.environ.get("SONOGRAM_TOKEN"),
+                   help="require 'Authorization: Bearer TOKEN' (default: $SONOGRAM_TOKEN; none: open)")
+    p.add_argument("--max-batch", type=int, default=defaults.max_batch, help="micro-batch size; 1 turns batching off")
+    p.add_argument("--batch-wait-ms", type=float, default=defaults.batch_wait_ms,
+                   help="how long the first request of a batch waits for others")
+    p.add_argument("--max-mb", type=float, default=defaults.max_bytes / 1e6, help="largest upload in MB (413 above)")
+    p.add_argument("--max-seconds", type=float, default=defaults.max_seconds, help="longest audio (413 above)")
+
+
+@command("serve", "serve a model over HTTP: /v1/predict, /v1/predict/batch, /v1/health, /v1/labels, /v1/model",
+         _serve_args)
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sonogram.serve.config import ServeConfig
+    from sonogram.serve.server import run_server
+
+    config = ServeConfig(max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
+                         max_bytes=int(args.max_mb * 1e6), max_seconds=args.max_seconds, token=args.token)
+    run_server(args.model, config, args.host, args.port, args.backend)
+    return 0
+# --- end of export and serve ---
 
 
 @command("recipes", "list the bundled recipes", lambda p: None)
