@@ -130,7 +130,7 @@ def test_export_run_writes_metadata_and_card(exported):
     card = model_card.read_card(path.with_name("model-card.json"))
     assert card["labels"] == [str(d) for d in range(10)] and card["sample_rate"] == 8000
     assert card["num_samples"] == 6000 and card["align"] == "center" and card["source"]["epoch"] == 3
-    assert card["data"] == {"dataset": "fsdd", "split": "official", "options": {}, "seed": 0}
+    assert card["data"] == {"dataset": "fsdd", "split": "official", "fold": None, "options": {}, "seed": 0}
     assert card["metrics"] == {"test": {"accuracy": 0.5, "macro_f1": 0.4}, "val": {"accuracy": 0.6, "macro_f1": 0.5}}
     assert card["exports"]["onnx"]["sha256"] == model_card.sha256(path)
     model = OnnxModel.load(path)

@@ -93,8 +93,8 @@ def card_from_run(run: RunRecord) -> dict:
 
     network, checkpoint = run.network, run.checkpoint
     dataset = run.config.get("dataset", {})
-    data = {"dataset": dataset.get("name"), "split": dataset.get("split"),
-            "options": {k: v for k, v in dataset.items() if k not in ("name", "split")}, "seed": run.config.get("seed")}
+    data = {"dataset": dataset.get("name"), "split": dataset.get("split"), "fold": dataset.get("fold"),
+            "options": dataset.get("options", {}), "seed": run.config.get("seed")}
     metrics = {part: {k: values[k] for k in _METRIC_KEYS if k in values}
                for part, values in run.metrics.items() if isinstance(values, dict) and "accuracy" in values}
     digest = sha256(run.path / "model.pt")
