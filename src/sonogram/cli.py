@@ -355,6 +355,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="how long the first request of a batch waits for others")
     p.add_argument("--max-mb", type=float, default=defaults.max_bytes / 1e6, help="largest upload in MB (413 above)")
     p.add_argument("--max-seconds", type=float, default=defaults.max_seconds, help="longest audio (413 above)")
+    p.add_argument("--threads", type=int, default=defaults.threads, help="inference threads (0: the runtime's default)")
 
 
 @command("serve", "serve a model over HTTP: /v1/predict, /v1/predict/batch, /v1/health, /v1/labels, /v1/model",
@@ -364,7 +365,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from sonogram.serve.server import run_server
 
     config = ServeConfig(max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
-                         max_bytes=int(args.max_mb * 1e6), max_seconds=args.max_seconds, token=args.token)
+                         max_bytes=int(args.max_mb * 1e6), max_seconds=args.max_seconds, token=args.token,
+                         threads=args.threads)
     run_server(args.model, config, args.host, args.port, args.backend)
     return 0
 # --- end of export and serve ---

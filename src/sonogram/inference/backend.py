@@ -34,9 +34,14 @@ class TorchModel:
     card: dict
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> TorchModel:
+    def load(cls, run_dir: str | Path, threads: int = 0) -> TorchModel:
+        """Open a run folder; ``threads`` > 0 sets torch's (process-wide) intra-op thread count."""
+        import torch
+
         from sonogram.network.model_card import card_from_run, read_run
 
+        if threads > 0:
+            torch.set_num_threads(threads)
         run = read_run(run_dir)
         card = card_from_run(run)
         return cls(run.network, card["labels"], card["sample_rate"], card["num_samples"], card["align"],
@@ -59,18 +64,21 @@ def is_onnx(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ".onnx"
 
 
-def open_model(path: str | Path, backend: str | None = None) -> OnnxModel | TorchModel:
-    """``MODEL.onnx`` on onnxruntime, or a run folder on torch (``backend`` chooses; ``None`` goes by the path)."""
+def open_model(path: str | Path, backend: str | None = None, threads: int = 0) -> OnnxModel | TorchModel:
+    """``MODEL.onnx`` on onnxruntime, or a run folder on torch (``backend`` chooses; ``None`` goes by the path).
+
+    ``threads`` is the runtime's intra-op thread count; 0 keeps its default.
+    """
     backend = backend or ("onnx" if is_onnx(path) else "torch")
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     if backend == "onnx":
         if not is_onnx(path):
             raise ConfigError(f"--backend onnx needs a MODEL.onnx (export one with sonogram export), got {path}")
-        return OnnxModel.load(path)
+        return OnnxModel.load(path, threads)
     if is_onnx(path):
         raise ConfigError(f"{path} is an ONNX model: it runs on the onnx backend, not torch")
-    return TorchModel.load(path)
+    return TorchModel.load(path, threads)
 
 
 def onnx_predictions(path: str | Path, paths: list[str | Path]) -> Iterator[Prediction | AudioError]:

@@ -39,7 +39,11 @@ class OnnxModel:
 
     @classmethod
     def load(cls, path: str | Path, threads: int = 0) -> OnnxModel:
-        """Open ``path`` on the CPU provider; ``threads`` 0 lets onnxruntime choose."""
+        """Open ``path`` on the CPU provider; ``threads`` 0 lets onnxruntime choose.
+
+        Idle worker threads sleep instead of spinning, so a server's decoding and HTTP threads keep
+        the cores between batches.
+        """
         import onnxruntime
 
         path = Path(path)
@@ -47,6 +51,7 @@ class OnnxModel:
             raise ConfigError(f"{path}: no such model file")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         try:
             session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -22,6 +22,8 @@ class ServeConfig:
         max_batch: most clips run together; 1 runs each request alone.
         batch_wait_ms: how long the first clip of a batch waits for others to arrive.
         token: when set, every ``/v1`` endpoint but ``/v1/health`` needs ``Authorization: Bearer <token>``.
+        threads: the runtime's intra-op threads; 0 keeps its default (all cores). On a small machine 1
+            leaves the other cores to decoding and HTTP.
     """
 
     max_bytes: int = 10_000_000
@@ -31,11 +33,14 @@ class ServeConfig:
     max_batch: int = 32
     batch_wait_ms: float = 5.0
     token: str | None = None
+    threads: int = 0
 
     def __post_init__(self):
         for name in ("max_bytes", "max_files", "top_k", "max_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.threads < 0:
+            raise ConfigError(f"threads must be 0 (the runtime's default) or more, got {self.threads}")
         if self.max_seconds <= 0 or self.batch_wait_ms < 0:
             raise ConfigError(f"max_seconds must be positive and batch_wait_ms non-negative, got "
                               f"{self.max_seconds} and {self.batch_wait_ms}")

@@ -16,7 +16,7 @@ log = logging.getLogger("sonogram.serve")
 
 def open_app(model_path: str, config: ServeConfig, backend: str | None = None) -> FastAPI:
     """The app for ``model_path``: a run folder (torch) or an exported ``.onnx`` (onnxruntime, no torch)."""
-    return create_app(open_model(model_path, backend), config)
+    return create_app(open_model(model_path, backend, config.threads), config)
 
 
 def run_server(model_path: str, config: ServeConfig, host: str = "127.0.0.1", port: int = 8000,
