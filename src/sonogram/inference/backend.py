@@ -1,6 +1,6 @@
 """One interface over the two runtimes: a run folder on eager torch, or an exported ``.onnx`` on onnxruntime.
 
-Both give ``labels``, ``sample_rate``, ``num_samples``, ``align``, ``model_id``, ``card``,
+Both give ``runtime``, ``labels``, ``sample_rate``, ``num_samples``, ``align``, ``model_id``, ``card``,
 ``prepare(waveform)`` and ``probabilities(waveforms (batch, num_samples)) -> (batch, classes)``,
 which is all a server or a batch predictor needs. Opening an ``.onnx`` never imports torch.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -25,6 +26,7 @@ BACKENDS = ("torch", "onnx")
 class TorchModel:
     """A run's best network on eager torch, behind the same interface as :class:`OnnxModel`."""
 
+    runtime: ClassVar[str] = "torch"
     network: object  # sonogram.network.design.Network
     labels: list[str]
     sample_rate: int

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -29,6 +30,7 @@ _REQUIRED = ("labels", "sample_rate", "num_samples", "align")
 class OnnxModel:
     """An onnxruntime session with the metadata that tells how to feed it."""
 
+    runtime: ClassVar[str] = "onnxruntime"
     session: object  # onnxruntime.InferenceSession
     labels: list[str]
     sample_rate: int

@@ -90,7 +90,6 @@ def create_app(model, config: ServeConfig) -> FastAPI:
 
     app = FastAPI(title="sonogram", version=__version__, lifespan=lifespan,
                   description=f"Spoken-word classification with model {model.model_id}.")
-    backend = "onnxruntime" if type(model).__name__ == "OnnxModel" else "torch"
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError) -> JSONResponse:
@@ -189,7 +188,7 @@ def create_app(model, config: ServeConfig) -> FastAPI:
     @app.get("/v1/health")
     async def health() -> dict:
         """Liveness: no token needed."""
-        return {"status": "ok", "model_id": model.model_id, "backend": backend,
+        return {"status": "ok", "model_id": model.model_id, "backend": model.runtime,
                 "max_batch": config.max_batch, "batch_wait_ms": config.batch_wait_ms, "batches_run": batcher.batches}
 
     @app.get("/v1/labels", responses=_ERRORS, dependencies=[Depends(authorize)])
@@ -199,6 +198,6 @@ def create_app(model, config: ServeConfig) -> FastAPI:
     @app.get("/v1/model", responses=_ERRORS, dependencies=[Depends(authorize)])
     async def card() -> dict:
         """The model card: labels, rate, input length, design, data, split and measured metrics."""
-        return {**model.card, "backend": backend}
+        return {**model.card, "backend": model.runtime}
 
     return app
