@@ -7,11 +7,12 @@ onnxruntime execution provider runs. Training keeps :class:`~sonogram.features.l
 
 Example:
     >>> import torch
-    >>> from sonogram.features.layers import FFT, Spectrogram
+    >>> from sonogram.features.layers import Spectrogram
     >>> layer = Spectrogram(n_fft=256, hop_length=64)
     >>> conv = ConvSpectrogram.from_layer(layer)
-    >>> x = torch.randn(2, 8000)
-    >>> conv(x).shape, bool((conv(x) - layer(x)).abs().max() < 1e-3)
+    >>> x = torch.randn(2, 8000, generator=torch.Generator().manual_seed(0))
+    >>> want = layer(x)
+    >>> conv(x).shape, bool((conv(x) - want).abs().max() < 1e-5 * want.max())
     (torch.Size([2, 1, 129, 126]), True)
 """
 
