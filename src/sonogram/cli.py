@@ -303,13 +303,14 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 @command("predict", "predict the class of audio files with a trained run (any sample rate)", _predict_args)
 def cmd_predict(args: argparse.Namespace) -> int:
     from sonogram.audio import AudioError
-    from sonogram.inference.predictor import load_run, predict_files
 
     if args.backend == "onnx" or (args.backend is None and args.run_dir.lower().endswith(".onnx")):
         from sonogram.inference.backend import onnx_predictions
 
         results = onnx_predictions(args.run_dir, args.paths)
     else:
+        from sonogram.inference.predictor import load_run, predict_files
+
         network, checkpoint = load_run(args.run_dir)
         results = predict_files(network, checkpoint["labels"], args.paths, checkpoint.get("align", "center"))
     failed = 0
