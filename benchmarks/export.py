@@ -3,9 +3,11 @@ onnxruntime vs eager torch for the CNN, BC-ResNet and Transformer designs.
 
     python benchmarks/export.py [--quick] [--run RUN]
 
-Part 1 exports the power spectrogram both ways (8 kHz: n_fft 256, hop 80; 16 kHz: n_fft 512, hop
-160; 1-second clips) and runs each on onnxruntime (CPU): median ms per batch of 1 and of 256, the
-file size, and max |diff| against a float64 ``torch.stft`` relative to the batch's peak power.
+Part 1 exports the power spectrogram three ways (the DFT basis as a float32 conv1d; as a float64
+matmul on gathered frames, which export uses for layers with ``float64_stft``; the STFT operator)
+for 1-second clips (8 kHz: n_fft 256, hop 80; 16 kHz: n_fft 512, hop 160) and runs each on
+onnxruntime (CPU): median ms per batch of 1 and of 256, the file size, and max |diff| against a
+float64 ``torch.stft`` relative to the batch's peak power.
 Part 2 exports each design (untrained weights: speed does not depend on them) and measures the
 median per-clip latency (batch 1) and the batch-256 throughput of eager torch and onnxruntime,
 interleaved in one run. With ``--run`` (an FSDD run folder on the official split), part 3 exports
@@ -93,9 +95,11 @@ def stft_rows(folder: Path, repeat: int) -> list[dict]:
         window = get_window("hann", n_fft, torch.float64)
         reference = torch.stft(torch.from_numpy(batch[256]).double(), n_fft, hop, window=window, center=True,
                                pad_mode="reflect", return_complex=True).abs().square().unsqueeze(1).numpy()
-        conv = ConvSpectrogram(n_fft, hop, get_window("hann", n_fft))
-        for path_name, module in (("conv1d DFT", conv), ("STFT operator", OperatorSpectrogram(n_fft, hop))):
-            path = onnx_file(module, rate, folder, f"stft_{rate}_{path_name.split()[0]}")
+        variants = (("conv1d DFT, float32", ConvSpectrogram(n_fft, hop, get_window("hann", n_fft))),
+                    ("frames x DFT, float64", ConvSpectrogram(n_fft, hop, get_window("hann", n_fft), float64=True)),
+                    ("STFT operator", OperatorSpectrogram(n_fft, hop)))
+        for index, (path_name, module) in enumerate(variants):
+            path = onnx_file(module, rate, folder, f"stft_{rate}_{index}")
             run = session(path)
             out = run.run(None, {"waveform": batch[256]})[0]
             rows.append({"stft": path_name, "rate": rate, "n_fft": n_fft, "hop": hop,

@@ -294,7 +294,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN|MODEL.onnx", help="a run folder written by sonogram train, or an exported .onnx")
+    p.add_argument("run_dir", metavar="RUN|MODEL.onnx", help="a run folder (sonogram train) or an exported .onnx")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched for .wav/.flac/.ogg)")
     p.add_argument("--json", action="store_true", help="one JSON object per file: path, label, probabilities")
     p.add_argument("--backend", choices=["torch", "onnx"], help="runtime (default: onnx for a .onnx file, else torch)")

@@ -1,8 +1,8 @@
-"""A real-valued STFT for export: a strided 1-D convolution with the windowed DFT basis.
+"""A real-valued STFT for export: the windowed DFT basis applied as a strided 1-D convolution.
 
 ``torch.stft`` returns complex tensors, which neither ONNX nor ``torch.jit`` can carry. This
-module computes the same numbers with real arithmetic only (pad, ``Conv``, squares), which every
-onnxruntime execution provider runs. Training keeps :class:`~sonogram.features.layers.Spectrogram`;
+module computes the same numbers with real arithmetic only (pad, ``Conv`` or, for a float64 STFT,
+gathered frames times the basis, squares), which every onnxruntime execution provider runs. Training keeps :class:`~sonogram.features.layers.Spectrogram`;
 :func:`export_ready` swaps it for :class:`ConvSpectrogram` in a copy of a network just before export.
 
 Example:
@@ -30,11 +30,13 @@ from sonogram.features.layers import FFT, Spectrogram
 
 def conv_stft(waveform: torch.Tensor, kernels: torch.Tensor, hop_length: int, center: bool = True,
               pad_mode: str = "reflect", pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """STFT as a convolution: ``(..., time) -> (real, imag)``, each ``(..., freq, frames)``.
+    """STFT as a convolution: ``(..., time) -> (real, imag)``, each ``(..., freq, frames)`` in float32.
 
     Args:
         kernels: ``(2 * freq, 1, n_fft)`` windowed DFT basis (real rows, then imaginary rows), as
-            :func:`~sonogram.features.functional.dft_kernels` builds it.
+            :func:`~sonogram.features.functional.dft_kernels` builds it. float32 kernels run as a
+            strided ``conv1d``; float64 kernels multiply gathered frames in float64 (onnxruntime has no
+            float64 ``Conv``), for the accuracy of a float64 FFT in quiet bins.
         center: pad ``n_fft // 2`` samples on both sides with ``pad_mode``, as ``torch.stft`` does.
         pad: zeros added on both sides first (torchaudio's ``pad``).
     """
@@ -42,10 +44,16 @@ def conv_stft(waveform: torch.Tensor, kernels: torch.Tensor, hop_length: int, ce
     x = waveform.reshape(-1, 1, shape[-1])  # (B, 1, time)
     if pad > 0:
         x = F.pad(x, (pad, pad))
+    n_fft = kernels.shape[-1]
     if center:
-        half = kernels.shape[-1] // 2
-        x = F.pad(x, (half, half), mode=pad_mode)
-    out = F.conv1d(x, kernels, stride=hop_length)  # (B, 2 * freq, frames)
+        x = F.pad(x, (n_fft // 2, n_fft // 2), mode=pad_mode)
+    if kernels.dtype == torch.float64:
+        count = (x.shape[-1] - n_fft) // hop_length + 1
+        index = torch.arange(count, device=x.device)[:, None] * hop_length + torch.arange(n_fft, device=x.device)
+        frames = x[:, 0, index].to(torch.float64)  # (B, frames, n_fft)
+        out = torch.matmul(frames, kernels[:, 0].t()).transpose(1, 2).float()  # (B, 2 * freq, frames)
+    else:
+        out = F.conv1d(x, kernels, stride=hop_length)  # (B, 2 * freq, frames)
     real, imag = out.chunk(2, dim=1)  # (B, freq, frames) each
     return real.reshape(shape[:-1] + real.shape[1:]), imag.reshape(shape[:-1] + imag.shape[1:])
 
@@ -55,24 +63,27 @@ class ConvSpectrogram(nn.Module):
 
     ``(..., time) -> (..., C, n_fft // 2 + 1, frames)``: C = 2 (real, imaginary) when ``power`` is
     ``None``, else 1. The window (and ``normalized``'s 1 / ||window||) is folded into the
-    ``kernels`` buffer, built in float64 and stored in float32.
+    ``kernels`` buffer, built in float64 and kept in float64 when ``float64`` (the layer's
+    ``float64_stft``: quiet bins as accurate as a float64 FFT), else in float32 (a plain ``conv1d``).
     """
 
     def __init__(self, n_fft: int, hop_length: int, window: torch.Tensor, power: float | None = 2.0,
-                 normalized: bool = False, center: bool = True, pad_mode: str = "reflect", pad: int = 0):
+                 normalized: bool = False, center: bool = True, pad_mode: str = "reflect", pad: int = 0,
+                 float64: bool = False):
         super().__init__()
         window = window.detach().to(torch.float64).cpu()
         kernels = Fn.dft_kernels(n_fft, window)  # (2 * freq, n_fft)
         if normalized:
             kernels = kernels / window.square().sum().sqrt()
-        self.register_buffer("kernels", kernels.float().unsqueeze(1))  # (2 * freq, 1, n_fft)
+        dtype = torch.float64 if float64 else torch.float32
+        self.register_buffer("kernels", kernels.to(dtype).unsqueeze(1))  # (2 * freq, 1, n_fft)
         self.hop_length, self.power, self.center, self.pad_mode, self.pad = hop_length, power, center, pad_mode, pad
 
     @classmethod
     def from_layer(cls, layer: Spectrogram) -> ConvSpectrogram:
         """The convolution equivalent of a built :class:`Spectrogram` (its window buffer included)."""
         return cls(layer.n_fft, layer.hop_length, layer.window, layer.power, layer.normalized, layer.center,
-                   layer.pad_mode, layer.pad).to(layer.window.device)
+                   layer.pad_mode, layer.pad, layer.float64_stft).to(layer.window.device)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(..., time) -> (..., C, freq, frames)``."""

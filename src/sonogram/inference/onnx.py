@@ -70,7 +70,8 @@ class OnnxModel:
 
     def logits(self, waveforms: np.ndarray) -> np.ndarray:
         """``(batch, num_samples)`` float32 -> ``(batch, classes)``."""
-        return self.session.run(None, {self.session.get_inputs()[0].name: np.ascontiguousarray(waveforms, np.float32)})[0]
+        feed = {self.session.get_inputs()[0].name: np.ascontiguousarray(waveforms, np.float32)}
+        return self.session.run(None, feed)[0]
 
     def probabilities(self, waveforms: np.ndarray) -> np.ndarray:
         """``(batch, num_samples)`` -> class probabilities ``(batch, classes)``."""

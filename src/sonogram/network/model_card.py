@@ -48,7 +48,7 @@ class RunRecord:
 
 
 def read_run(run_dir: str | Path) -> RunRecord:
-    """Read a run folder: ``model.pt`` (via the predictor), ``config.yaml``, ``metrics.json``, ``run.json`` if present."""
+    """Read a run folder: ``model.pt`` (via the predictor), ``config.yaml``, ``metrics.json``, ``run.json``."""
     from sonogram.inference.predictor import load_run
 
     run_dir = Path(run_dir)
@@ -77,7 +77,10 @@ def sha256(path: str | Path) -> str:
 
 def new_card(model_id: str, labels: list[str], sample_rate: int, num_samples: int, align: str, design: dict,
              params: int, data: dict | None = None, metrics: dict | None = None, source: dict | None = None) -> dict:
-    """A card without exports; ``data`` is ``{dataset, split, seed}``, ``metrics`` ``{part: {accuracy, ...}}``."""
+    """A card without exports.
+
+    ``data`` is ``{dataset, split, fold, options, seed}``; ``metrics`` is ``{part: {accuracy, macro_f1, ...}}``.
+    """
     return {"format": FORMAT, "model_id": model_id, "labels": list(labels), "sample_rate": int(sample_rate),
             "num_samples": int(num_samples), "seconds": num_samples / sample_rate, "align": align,
             "design": design, "params": int(params), "data": data or {}, "metrics": metrics or {},

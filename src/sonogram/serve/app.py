@@ -183,7 +183,8 @@ def create_app(model, config: ServeConfig) -> FastAPI:
             except RequestError as exc:
                 return FileError(filename=name, status=exc.status, error=exc.message)
 
-        return BatchOut(model_id=model.model_id, results=await asyncio.gather(*(one(i, u) for i, u in enumerate(uploads))))
+        results = await asyncio.gather(*(one(i, upload) for i, upload in enumerate(uploads)))
+        return BatchOut(model_id=model.model_id, results=results)
 
     @app.get("/v1/health")
     async def health() -> dict:

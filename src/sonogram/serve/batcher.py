@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class MicroBatcher:
-    """Collects ``(num_samples,)`` clips into ``(batch, num_samples)`` calls of ``fn``, which returns ``(batch, ...)``."""
+    """Collects ``(num_samples,)`` clips into ``(batch, num_samples)`` calls of ``fn`` (returning ``(batch, ...)``)."""
 
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray], max_batch: int = 32, wait_ms: float = 5.0):
         self.fn, self.max_batch, self.wait = fn, max_batch, wait_ms / 1000.0
