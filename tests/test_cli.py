@@ -1,4 +1,5 @@
 import json
+import pytest
 import subprocess
 import sys
 
@@ -69,3 +70,13 @@ def test_design_errors_are_one_line(capsys):
     assert err == "sonogram design: error: model.conv_size=16 is larger than model.frame_size=8 FFT frames it convolves"
     assert main(["design", "show", "missing.yaml"]) == 2
     assert "missing.yaml: no such config file" in capsys.readouterr().err
+
+
+def test_help_names_every_dataset_and_download(capsys):
+    from sonogram.data import LOADERS, SOURCES
+
+    for command, names in (("datasets", LOADERS), ("download", SOURCES)):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert all(name in text for name in names), (command, text)

@@ -32,9 +32,8 @@ def _data_root(p: argparse.ArgumentParser) -> None:
 
 
 def _datasets_args(p: argparse.ArgumentParser) -> None:
-    from sonogram.data import LOADERS
-
-    p.add_argument("name", nargs="?", choices=sorted(LOADERS), help="show one dataset in detail: classes, speakers, splits")
+    p.add_argument("name", nargs="?", help="show one dataset in detail: classes, speakers, splits (fsdd, "
+                                            "speech_commands, speech_commands_test, audiomnist, folder)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="loader option for NAME, e.g. task=12 or version=v0.01 (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
@@ -83,9 +82,8 @@ def _show_dataset(summary: dict, as_json: bool) -> int:
 
 
 def _download_args(p: argparse.ArgumentParser) -> None:
-    from sonogram.data import SOURCES
-
-    p.add_argument("source", choices=sorted(SOURCES), help="which public dataset to fetch")
+    p.add_argument("source", help="which public dataset to fetch (fsdd, speech_commands_v0.01, "
+                                  "speech_commands_v0.02, audiomnist)")
     _data_root(p)
 
 
@@ -264,9 +262,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a run folder written by sonogram train")
+    p.add_argument("run_dir", metavar="RUN|MODEL.onnx", help="a run folder (sonogram train) or an exported .onnx")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched for .wav/.flac/.ogg)")
     p.add_argument("--json", action="store_true", help="one JSON object per file: path, label, probabilities")
+    p.add_argument("--backend", choices=["torch", "onnx"], help="runtime (default: onnx for a .onnx file, else torch)")
 
 
 @command("predict", "predict the class of audio files with a trained run (any sample rate)", _predict_args)
@@ -275,7 +274,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from sonogram.service.prediction import predict_files
 
     failed = 0
-    for result in predict_files(args.run_dir, args.paths):
+    for result in predict_files(args.run_dir, args.paths, backend=args.backend):
         if isinstance(result, AudioError):
             failed += 1
             print(printable(f"sonogram predict: error: {result}"), file=sys.stderr)
@@ -287,6 +286,54 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             print(f"{result.path}\t{result.label}\t{result.score:.3f}", flush=True)
     return 1 if failed else 0
+
+
+# --- export and serve (issue 12): parse, call sonogram.network.export / sonogram.serve, print ---
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run folder written by sonogram train")
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript"], help="file format")
+    p.add_argument("--out", help="model file or folder (default: RUN/export/model.onnx or model.torchscript.pt)")
+
+
+@command("export", "export a run's network, front-end included, to ONNX or TorchScript with a model card", _export_args)
+def cmd_export(args: argparse.Namespace) -> int:
+    from sonogram.network.export import export_run
+
+    model, card = export_run(args.run_dir, args.format, args.out)
+    print(f"{model}\n{card}")
+    return 0
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    from sonogram.serve.config import ServeConfig
+
+    defaults = ServeConfig()
+    p.add_argument("model", metavar="RUN|MODEL.onnx", help="a run folder (torch) or an exported .onnx (onnxruntime)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--backend", choices=["torch", "onnx"], help="runtime (default: onnx for a .onnx file, else torch)")
+    p.add_argument("--token", default=os.environ.get("SONOGRAM_TOKEN"),
+                   help="require 'Authorization: Bearer TOKEN' (default: $SONOGRAM_TOKEN; none: open)")
+    p.add_argument("--max-batch", type=int, default=defaults.max_batch, help="micro-batch size; 1 turns batching off")
+    p.add_argument("--batch-wait-ms", type=float, default=defaults.batch_wait_ms,
+                   help="how long the first request of a batch waits for others")
+    p.add_argument("--max-mb", type=float, default=defaults.max_bytes / 1e6, help="largest upload in MB (413 above)")
+    p.add_argument("--max-seconds", type=float, default=defaults.max_seconds, help="longest audio (413 above)")
+    p.add_argument("--threads", type=int, default=defaults.threads, help="inference threads (0: the runtime's default)")
+
+
+@command("serve", "serve a model over HTTP: /v1/predict, /v1/predict/batch, /v1/health, /v1/labels, /v1/model",
+         _serve_args)
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sonogram.serve.config import ServeConfig
+    from sonogram.serve.server import run_server
+
+    config = ServeConfig(max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
+                         max_bytes=int(args.max_mb * 1e6), max_seconds=args.max_seconds, token=args.token,
+                         threads=args.threads)
+    run_server(args.model, config, args.host, args.port, args.backend)
+    return 0
+# --- end of export and serve ---
 
 
 @command("recipes", "list the bundled recipes", lambda p: None)

@@ -16,47 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soxr
 import torch
 
-from sonogram.audio import AUDIO_SUFFIXES, fix_length, load
+from sonogram.audio import fix_length, load
 from sonogram.errors import AudioError, ConfigError, RunError
+from sonogram.inference.prediction import Prediction, expand_paths
 from sonogram.network.design import Network
-
-
-@dataclass
-class Prediction:
-    """One clip's answer. ``note`` says what was done to fit it to the network's input, if anything."""
-
-    path: str
-    label: str
-    probabilities: dict[str, float]
-    seconds: float
-    note: str | None = None
-
-    @property
-    def score(self) -> float:
-        return self.probabilities[self.label]
-
-    def as_json(self) -> dict:
-        """The ``predict --json`` contract: path, label, probabilities (and a note when one applies)."""
-        out = {"path": self.path, "label": self.label, "probabilities": self.probabilities}
-        if self.note:
-            out["note"] = self.note
-        return out
-
-
-def expand_paths(paths: Sequence[str | Path]) -> Iterator[Path]:
-    """Files as given (whatever their suffix: a bad one gets its own error) and audio files inside folders."""
-    for path in map(Path, paths):
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-        else:
-            yield path
 
 
 class Predictor:

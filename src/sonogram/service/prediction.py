@@ -12,14 +12,28 @@ import numpy as np
 
 from sonogram.audio import load
 from sonogram.errors import AudioError, ConfigError
-from sonogram.inference.predictor import Prediction, Predictor
+from sonogram.inference.prediction import Prediction
 
 
-def predict_files(run: str | os.PathLike | Predictor, paths: Sequence[str | os.PathLike],
+def predict_files(model: str | os.PathLike, paths: Sequence[str | os.PathLike], backend: str | None = None,
                   batch_size: int = 64) -> Iterator[Prediction | AudioError]:
-    """One :class:`Prediction` per readable file, or the :class:`AudioError` naming an unreadable one."""
-    predictor = run if isinstance(run, Predictor) else Predictor.from_run(run)
-    yield from predictor.predict_files(paths, batch_size)
+    """One :class:`Prediction` per readable file, or the :class:`AudioError` naming an unreadable one.
+
+    ``model`` is a run folder (eager torch) or an exported ``MODEL.onnx`` (onnxruntime, without torch);
+    ``backend`` (``"torch"`` or ``"onnx"``) overrides the choice the path implies.
+    """
+    from sonogram.inference.backend import is_onnx, onnx_predictions
+
+    if backend == "onnx" or (backend is None and is_onnx(model)):
+        yield from onnx_predictions(model, list(paths))
+        return
+    if backend not in (None, "torch"):
+        raise ConfigError(f"unknown backend {backend!r}; valid: torch, onnx")
+    if is_onnx(model):
+        raise ConfigError(f"{model} is an ONNX model: it runs on the onnx backend, not torch")
+    from sonogram.inference.predictor import Predictor
+
+    yield from Predictor.from_run(model).predict_files(paths, batch_size)
 
 
 @dataclass
@@ -43,6 +57,8 @@ class FrameComparison:
 def frame_probabilities(runs: Sequence[str | os.PathLike], file: str | os.PathLike,
                         hop_seconds: float = 0.05) -> FrameComparison:
     """Slide each run's window along ``file`` (every run must work at the same sample rate)."""
+    from sonogram.inference.predictor import Predictor
+
     if not runs:
         raise ConfigError("give at least one run before the audio file")
     predictors = [Predictor.from_run(r) for r in runs]

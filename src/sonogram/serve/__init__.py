@@ -1,0 +1,1 @@
+"""The REST server: a FastAPI app over :mod:`sonogram.inference` (``sonogram serve``)."""
