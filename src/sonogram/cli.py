@@ -477,6 +477,26 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _studio_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", default="runs", help="folder of run folders to list, inspect and train into (default: runs)")
+    _data_root(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
+
+
+@command("studio", "start the browser studio: design, train, inspect and try networks", _studio_args)
+def cmd_studio(args: argparse.Namespace) -> int:
+    from sonogram.errors import ConfigError
+
+    try:
+        from sonogram.studio.app import launch
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"the studio needs the 'studio' extra ({exc.name} is not installed): "
+                          "pip install 'sonogram[studio]'") from None
+    launch(args.runs, args.data_root, args.host, args.port)
+    return 0
+
+
 # Optional packages and the extra that installs each (see pyproject.toml).
 EXTRAS = {"lightning": "train", "torchmetrics": "train", "tensorboard": "train", "matplotlib": "train"}
 
