@@ -95,7 +95,7 @@ def build(app: gr.Blocks, places: Places, design_state: gr.State) -> None:
             return None, None, None, ""
         clip_view = view_clip(path, chosen_design(design_choice, design_value))
         return (path, released(plot_waveform(clip_view.waveform, clip_view.sample_rate, title="waveform")),
-                released(plot_features(clip_view.features, f"features of {design_choice}")), "")
+                released(plot_features(clip_view.features, design_choice)), "")
 
     @guarded(outputs=3)
     def projected(dataset, path, design_choice, design_value, count):

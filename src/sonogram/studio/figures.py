@@ -18,11 +18,17 @@ def class_colour(index: int) -> str:
 
 
 def plot_features(features: np.ndarray, title: str) -> Figure:
-    """The first channel of ``features (C, F, T)`` as an image, frequency bins up, frames across."""
+    """The first channel of ``features (C, F, T)`` as an image, frequency bins up, frames across
+    (a line over the bins when there is a single frame)."""
     fig, ax = plt.subplots(figsize=(7, 2.8))
-    image = ax.imshow(features[0], origin="lower", aspect="auto", cmap="magma")
-    ax.set(xlabel="frame", ylabel="feature bin", title=f"{title} {tuple(features.shape)}")
-    fig.colorbar(image, ax=ax)
+    if features.shape[-1] == 1:
+        ax.plot(features[0, :, 0])
+        ax.set(xlabel="feature bin", ylabel="value")
+    else:
+        image = ax.imshow(features[0], origin="lower", aspect="auto", cmap="magma")
+        ax.set(xlabel="frame", ylabel="feature bin")
+        fig.colorbar(image, ax=ax)
+    ax.set_title(f"{title} {tuple(features.shape)}")
     fig.tight_layout()
     return fig
 

@@ -29,7 +29,7 @@ def build(places: Places) -> None:
     finished = run_choices(places, "finished")
     with gr.Row():
         first = gr.Dropdown(finished, label="run", elem_id="inspect-run", scale=3)
-        second = gr.Dropdown(finished, label="second run (optional, side by side)", elem_id="inspect-second", scale=3)
+        second = gr.Dropdown(finished, value=None, label="second run (optional, side by side)", elem_id="inspect-second", scale=3)
         refresh = gr.Button("↻ runs", scale=1)
         show = gr.Button("Show", variant="primary", elem_id="inspect-show", scale=1)
     message = gr.Markdown(elem_id="inspect-message")

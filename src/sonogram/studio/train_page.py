@@ -26,7 +26,7 @@ POLL_SECONDS = 1.0
 
 def overrides(dataset: str | None, split: str, design_choice: str, design: dict | None,
               epochs: float | None, batch_size: float | None, lr: float | None) -> list[str]:
-    """``--set`` overrides for the form's choices; blank fields keep the recipe's values."""
+    """``--set`` overrides for the form's choices; blank (or zero) fields keep the recipe's values."""
     out = ["train.progress=false"]
     if dataset:
         out.append(f"dataset.name={dataset}")
@@ -39,7 +39,7 @@ def overrides(dataset: str | None, split: str, design_choice: str, design: dict 
     elif design_choice != RECIPE_DESIGN:
         out.append(f"design={json.dumps(catalogue.preset(design_choice))}")
     for key, value, kind in (("train.epochs", epochs, int), ("train.batch_size", batch_size, int), ("optim.lr", lr, float)):
-        if value is not None:
+        if value:  # a cleared gr.Number gives 0, never a valid setting here
             out.append(f"{key}={kind(value)}")
     return out
 
@@ -54,9 +54,9 @@ def build(places: Places, board: JobBoard, design_state: gr.State) -> None:
         design = gr.Dropdown([RECIPE_DESIGN, PAGE_DESIGN, *catalogue.presets()], value=RECIPE_DESIGN,
                              label="design", scale=2, elem_id="train-design")
     with gr.Row():
-        epochs = gr.Number(label="epochs (blank: the recipe's)", precision=0, elem_id="train-epochs")
-        batch_size = gr.Number(label="batch size", precision=0)
-        lr = gr.Number(label="learning rate")
+        epochs = gr.Number(None, label="epochs (0: the recipe's)", precision=0, elem_id="train-epochs")
+        batch_size = gr.Number(None, label="batch size (0: the recipe's)", precision=0)
+        lr = gr.Number(None, label="learning rate (0: the recipe's)")
         start = gr.Button("Start training", variant="primary", elem_id="train-start")
     with gr.Row():
         run = gr.Dropdown(run_choices(places), label="run", elem_id="train-run", scale=4, allow_custom_value=True)
