@@ -9,6 +9,8 @@ from sonogram.service import catalogue  # noqa: E402
 from sonogram.service.designs import describe_design  # noqa: E402
 from sonogram.studio import design_page as page  # noqa: E402
 
+pytestmark = pytest.mark.slow  # importing Gradio takes several seconds
+
 
 @pytest.mark.parametrize("key, node", [("frontend.2.n_fft", "frontend.2"), ("frontend.0", "frontend.0"),
                                        ("model.nhead", "model"), ("num_samples", "input"), ("design", "design")])

@@ -38,7 +38,7 @@ STYLE = """
 .sg-node.sg-chosen {box-shadow:0 0 0 3px #f0b429}
 .sg-node b {display:block}
 .sg-arrow {align-self:center; font-size:20px; color:#7a8ba6}
-.sg-err {color:#b00020; font-weight:bold; max-width:260px}
+.sg-err {color:#b00020; font-weight:bold; max-width:260px; overflow-wrap:anywhere}
 </style>
 """
 
