@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sonogram.service.designs import describe_design
+
 pytest.importorskip("gradio", reason="the studio extra is not installed")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) is not installed")
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -19,7 +21,8 @@ if BROWSER is None:
                 allow_module_level=True)
 
 pytestmark = pytest.mark.slow
-SHOTS = Path(__file__).resolve().parents[1] / "docs" / "images"
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = REPO / "docs" / "images"
 WAIT_MS = 120_000
 
 
@@ -31,12 +34,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, make_tiny_recipe) -> Path:
-    """A runs folder holding one finished tiny run (``tiny``) for Inspect and Try."""
+    """A runs folder holding a finished tiny run (``tiny``, and a copy of it) for Inspect and Try."""
     from sonogram.recipe import recipe_from_dict
     from sonogram.service.training import train
 
     folder = tmp_path_factory.mktemp("runs")
     train(recipe_from_dict(make_tiny_recipe()), folder / "tiny")
+    shutil.copytree(folder / "tiny", folder / "tiny-copy")  # a second run to compare with
     return folder
 
 
@@ -124,6 +128,13 @@ def test_design_edit_updates_parameters_and_flags_an_invalid_value(page):
     flagged.wait_for()
     shoot(page, "design")
 
+    page.locator("#design-save").click()
+    page.wait_for_function("() => /design\\s*\\.yaml/.test(document.querySelector('#design-saved').innerText)")
+    preset = REPO / "recipes" / "designs" / "cnn_logmel.yaml"
+    page.locator("#design-upload input[type=file]").set_input_files(str(preset))
+    totals.get_by_text(f"{describe_design(preset).params:,} parameters").wait_for()
+    assert page.locator(".sg-node.sg-bad").count() == 0
+
 
 def test_train_starts_a_run_whose_graph_grows(page, tmp_path, make_tiny_recipe):
     epochs = 15
@@ -153,13 +164,20 @@ def test_train_starts_a_run_whose_graph_grows(page, tmp_path, make_tiny_recipe):
     shoot(page, "train")
 
 
-def test_inspect_shows_matrices_and_flows_of_a_run(page, runs):
+def test_inspect_shows_matrices_flows_and_frames_of_two_runs(page, runs, corpus_root):
     open_tab(page, "Inspect")
     choose(page, "inspect-run", str(runs / "tiny"))
     page.locator("#inspect-show").click()
     page.locator("#inspect-summary").get_by_text("test accuracy").wait_for()
     page.locator("#inspect-matrices img").wait_for()
     page.locator("#inspect-flows .js-plotly-plot").wait_for()
+    choose(page, "inspect-second", str(runs / "tiny-copy"))
+    page.locator("#inspect-show").click()
+    page.locator("#inspect-summary").get_by_text("tiny-copy").wait_for()
+    clip = sorted((corpus_root / "fsdd" / "recordings").glob("3_*.wav"))[0]
+    page.locator("#inspect-audio input[type=file]").set_input_files(str(clip))
+    page.locator("#inspect-frames-go").click()
+    page.locator("#inspect-frames img").wait_for()
     shoot(page, "inspect")
 
 

@@ -172,7 +172,7 @@ def build(app: gr.Blocks, design_state: gr.State) -> None:
                              elem_id="design-preset", scale=3)
         upload = gr.File(label="load design YAML", file_types=[".yaml", ".yml"], elem_id="design-upload", scale=2)
         save = gr.Button("Save YAML", scale=1, elem_id="design-save")
-        saved = gr.File(label="saved design", interactive=False, scale=2)
+        saved = gr.File(label="saved design", interactive=False, scale=2, elem_id="design-saved")
     chain = gr.HTML(elem_id="design-chain-box")
     total = gr.Markdown(elem_id="design-totals")
     picker = gr.Radio(label="node to edit", elem_id="design-node")

@@ -46,7 +46,7 @@ def build(places: Places) -> None:
     page = gr.File(label="report.html", interactive=False)
     gr.Markdown("### Per-frame predictions along a file (both runs stacked above its waveform)")
     with gr.Row():
-        audio = gr.Audio(sources=["upload"], type="filepath", label="file", scale=3)
+        audio = gr.Audio(sources=["upload"], type="filepath", label="file", scale=3, elem_id="inspect-audio")
         hop = gr.Number(0.05, label="hop (s)", scale=1)
         draw = gr.Button("Draw frames", scale=1, elem_id="inspect-frames-go")
     frames = gr.Plot(label="per-frame probabilities", elem_id="inspect-frames")
