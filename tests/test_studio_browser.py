@@ -136,7 +136,7 @@ def test_design_edit_updates_parameters_and_flags_an_invalid_value(page):
     assert page.locator(".sg-node.sg-bad").count() == 0
 
 
-def test_train_starts_a_run_whose_graph_grows(page, tmp_path, make_tiny_recipe):
+def test_train_starts_stops_and_resumes_a_run_whose_graph_grows(page, tmp_path, make_tiny_recipe):
     epochs = 15
     recipe = tmp_path / "grow.yaml"
     data = make_tiny_recipe()
@@ -152,7 +152,12 @@ def test_train_starts_a_run_whose_graph_grows(page, tmp_path, make_tiny_recipe):
     page.wait_for_function(f"() => /grow: .* epoch [1-9][0-9]* of {epochs}/.test("
                            "document.querySelector('#train-status').innerText)")
     print(f"\nstudio timing: training start (click to first epoch on the graph): {time.perf_counter() - started:.2f} s")
-    seen = set()
+    page.locator("#train-stop").click()
+    status.get_by_text("grow: resumable").wait_for()
+    stopped_at = int(re.search(rf"epoch (\d+) of {epochs}", status.inner_text()).group(1))
+    assert stopped_at < epochs
+    page.locator("#train-resume").click()
+    seen = {stopped_at}
     deadline = time.time() + WAIT_MS / 1000
     while time.time() < deadline and "finished" not in status.inner_text():
         found = re.search(rf"epoch (\d+) of {epochs}", status.inner_text())
