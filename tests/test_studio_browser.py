@@ -218,7 +218,7 @@ def test_try_predicts_an_uploaded_wav_and_refuses_a_non_audio_file(page, runs, c
     shoot(page, "try")
 
 
-def test_data_describes_splits_plays_a_clip_and_projects_features(page):
+def test_data_describes_splits_plays_a_clip_projects_features_and_names_a_missing_folder(page):
     open_tab(page, "Data")
     page.locator("#data-survey").get_by_text("fsdd").first.wait_for()
     page.locator("#data-describe").click()
@@ -228,3 +228,8 @@ def test_data_describes_splits_plays_a_clip_and_projects_features(page):
     page.locator("#data-project").click()
     page.locator("#data-scatter .js-plotly-plot").wait_for()
     shoot(page, "data")
+
+    page.locator("#data-folder textarea, #data-folder input").first.fill("/no/such/folder")
+    page.locator("#data-describe").click()
+    page.locator("#data-message").get_by_text("not found").wait_for()
+    assert "Traceback" not in page.content()
