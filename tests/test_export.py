@@ -194,13 +194,11 @@ def _wav_files(tmp_path: Path, shared_data: Path) -> list[Path]:
 
 
 def test_onnx_predictions_match_torch(exported, tmp_path, shared_data):
-    from sonogram.runs import Run
-    from sonogram.inference.predictor import predict_files as torch_predict
+    from sonogram.inference.predictor import Predictor
 
     run, path = exported
     files = _wav_files(tmp_path, shared_data)
-    network, checkpoint = Run(run).model()
-    want = list(torch_predict(network, checkpoint["labels"], files))
+    want = list(Predictor.from_run(run).predict_files(files))
     got = list(predict_files(OnnxModel.load(path), files, batch_size=2))
     assert [type(r).__name__ for r in got] == ["Prediction"] * 4 + ["AudioError"]
     assert "broken.wav" in str(got[-1])

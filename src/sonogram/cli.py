@@ -524,8 +524,25 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _studio_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", default="runs", help="folder of run folders to list, inspect and train into (default: runs)")
+    _data_root(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
+
+
+@command("studio", "start the browser studio: design, train, inspect and try networks", _studio_args)
+def cmd_studio(args: argparse.Namespace) -> int:
+    from sonogram.studio.app import launch
+
+    launch(args.runs, args.data_root, args.host, args.port)
+    return 0
+
+
 # Optional packages and the extra that installs each (see pyproject.toml).
-EXTRAS = {"lightning": "train", "torchmetrics": "train", "tensorboard": "train", "matplotlib": "train"}
+EXTRAS = {"lightning": "train", "torchmetrics": "train", "tensorboard": "train", "matplotlib": "train",
+          "onnx": "export", "onnxscript": "export", "onnxruntime": "serve", "fastapi": "serve", "uvicorn": "serve",
+          "gradio": "studio", "plotly": "studio"}
 
 
 def printable(text: str) -> str:
