@@ -68,7 +68,7 @@ class TrainConfig:
 @dataclass
 class Recipe:
     name: str = "recipe"
-    seed: int = bounded(0, 0)
+    seed: int = bounded(0, 0, 2**32 - 1)  # numpy and Lightning take 32-bit seeds
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     design: DesignConfig = field(default_factory=DesignConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

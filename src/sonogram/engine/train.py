@@ -267,7 +267,7 @@ def make_trainer(recipe: Recipe, callbacks: list[Callback], logger, **extra) -> 
                          logger=logger, gradient_clip_val=t.gradient_clip, deterministic="warn",
                          enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
                          num_sanity_val_steps=0, log_every_n_steps=5, **extra)
-    except (MisconfigurationException, ValueError, RuntimeError, TypeError) as exc:
+    except (MisconfigurationException, ValueError, RuntimeError, TypeError, OverflowError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"train (accelerator={t.accelerator!r}, devices={t.devices!r}, strategy={t.strategy!r}, "
                           f"precision={t.precision!r}): {first}") from None
