@@ -388,10 +388,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     out = _plot_path(args.out or f"{args.kind}.png")
     _positive(args, "n-fft", "n-mels", "hop-length", "hop", "sample-rate", "steps")
-    if getattr(args, "time", None) is not None and args.time < 0:
-        from sonogram.errors import ConfigError
-
-        raise ConfigError(f"--time must be zero or more seconds, got {args.time}")
     if args.kind == "lr-find":
         from sonogram.engine.lr_find import find_learning_rate
 
@@ -458,11 +454,8 @@ def _experiments_args(p: argparse.ArgumentParser) -> None:
 
 @command("experiments", "reproduce a reference experiment (learn-stft)", _experiments_args)
 def cmd_experiments(args: argparse.Namespace) -> int:
-    from sonogram.errors import ConfigError
     from sonogram.experiments.learn_stft import LearnSTFTConfig, run
 
-    if args.clips < 64 or args.epochs < 1 or args.batch_size < 1:
-        raise ConfigError("need --clips >= 64, --epochs >= 1 and --batch-size >= 1")
     config = LearnSTFTConfig(clips=args.clips, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
     results = run(args.out, config)
     print(f"{'epoch':>5}  {'STFT MSE':>10}  {'DFT MSE':>10}")
@@ -486,8 +479,29 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+POSITIONALS = ("recipe", "run_dir", "paths", "runs", "run", "file", "name", "source", "action", "kind")
+
+
+def _refuse_empty(args: argparse.Namespace) -> None:
+    """An empty string names no file, folder or value; never let it fall back to a default or the current folder."""
+    from sonogram.errors import ConfigError
+
+    for name, value in vars(args).items():
+        if value == "" or (isinstance(value, list) and "" in value):
+            shown = name.upper() if name in POSITIONALS else "--" + {"overrides": "set"}.get(name, name).replace("_", "-")
+            raise ConfigError(f"{shown} is an empty string; give a value")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors quote arguments that are not UTF-8 with escapes instead of failing to print."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, printable(f"{self.prog}: error: {message}\n"))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sonogram", description="Classify spoken words from audio.")
+    parser = Parser(prog="sonogram", description="Classify spoken words from audio.")
     parser.add_argument("--version", action="version", version=f"sonogram {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -507,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        _refuse_empty(args)
         return COMMANDS[args.command][2](args)
     except USER_ERRORS as exc:
         print(printable(f"sonogram {args.command}: error: {exc}"), file=sys.stderr)

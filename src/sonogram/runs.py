@@ -251,6 +251,7 @@ class Run:
         return labels
 
     def metrics(self) -> dict:
+        self.require()
         if not self.metrics_path.is_file():
             raise RunError(f"{self.path}: not finished (no {METRICS}); "
                            f"continue it with: sonogram train --resume {self.path}")

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from sonogram.audio import DEFAULT_MAX_SECONDS
+from sonogram.audio import DEFAULT_MAX_SECONDS, MAX_SAMPLE_RATE
 from sonogram.features import layers as fe
 from sonogram.features.base import FrontendLayer
 from sonogram.config import apply_overrides, bounded, check_range, check_type, from_dict, load_yaml, to_dict
@@ -45,9 +45,6 @@ FRONTENDS: dict[str, type[FrontendLayer]] = {
     "normalize": fe.Normalize,
     "spec_augment": fe.SpecAugment,
 }
-
-
-MAX_SAMPLE_RATE = 768_000  # the highest rate audio interfaces record at
 
 
 @dataclass
@@ -259,11 +256,16 @@ def summary(network: Network) -> str:
     return "\n".join(lines)
 
 
+MAX_BUDGET = 10**8  # every step of the search builds the model in memory
+
+
 def match_budget(design: DesignConfig, budget: int, key: str) -> tuple[DesignConfig, int]:
     """Scale the integer (or list of integers) model argument ``key`` so the parameter count is nearest ``budget``.
 
     For a fair comparison of families at equal size, e.g. ``match_budget(lstm, 100_000, "hidden")``.
     """
+    if not 1 <= budget <= MAX_BUDGET:
+        raise ConfigError(f"budget must be from 1 to {MAX_BUDGET:,} parameters, got {budget:,}")
     if key not in design.model:
         config_cls = MODELS[design.model["name"]][0]
         default = getattr(config_cls(), key, None)
