@@ -15,16 +15,13 @@ import yaml
 
 from sonogram.config import load_yaml, to_dict
 from sonogram.data.loaders import load_corpus
-from sonogram.engine.train import ProgressFn, train_run
+from sonogram.engine.train import HARDWARE_KEYS, ProgressFn, train_run
 from sonogram.errors import ConfigError, Interrupted, RunError
 from sonogram.evaluate import mean_std
 from sonogram.recipe import Recipe
 from sonogram.runs import LABELS, Run, cv_config_path, fold_dir, write_cv_summary, write_text
 
 log = logging.getLogger(__name__)
-
-
-HARDWARE_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "num_workers", "progress")
 
 
 def _check_same_recipe(out_dir: Path, recipe: Recipe) -> None:
