@@ -13,6 +13,7 @@ import copy
 import logging
 import os
 import random
+import shutil
 import signal
 import threading
 import time
@@ -28,6 +29,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from sonogram.atomic import write_error
 from sonogram.config import to_dict
 from sonogram.data import Corpus, resolve_data_root
 from sonogram.data.augment import WaveformAugment, load_noise_bank
@@ -235,10 +237,13 @@ class LastCheckpoint(Callback):
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
             trainer.save_checkpoint(tmp, weights_only=False)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # torch reports a full disk as either
+            # The previous checkpoint has the same structure, so about the same size; else more than got written.
+            needed = (f"about {self.path.stat().st_size:,} bytes" if self.path.is_file() else
+                      f"more than {tmp.stat().st_size if tmp.is_file() else 0:,} bytes")
             if trainer.is_global_zero:
                 tmp.unlink(missing_ok=True)
-            raise RunError(f"could not write {self.path}: {exc.strerror or exc}") from None
+            raise write_error(self.path, exc, needed) from None
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
 
@@ -363,6 +368,12 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
     except SystemExit:  # Lightning's answer to Ctrl-C, after a graceful shutdown
         if not trainer.interrupted:
             raise
+    except Exception as exc:
+        # the logger's files (TensorBoard) are written by Lightning: name the file, or at least the folder
+        error = write_error(exc.filename or run.path, exc) if isinstance(exc, OSError) else exc
+        if not resume and rank_zero_only.rank == 0 and not run.last_checkpoint.is_file():
+            shutil.rmtree(run.path, ignore_errors=True)  # nothing to resume: leave --out free, not a stub
+        raise error from None
     if trainer.interrupted or events.stopped:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.default_int_handler)

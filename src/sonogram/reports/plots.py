@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -26,8 +27,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sonogram.audio import MAX_SAMPLE_RATE  # noqa: E402
 from sonogram.features import functional as Fn  # noqa: E402
-from sonogram.atomic import atomic_write  # noqa: E402
-from sonogram.errors import ConfigError, RunError  # noqa: E402
+from sonogram.atomic import write_bytes, write_error  # noqa: E402
+from sonogram.errors import ConfigError  # noqa: E402
 
 FORMATS = (".png", ".svg")
 
@@ -37,14 +38,16 @@ def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ConfigError(f"{path}: plots are saved as .png or .svg")
+    buffer = io.BytesIO()  # drawn first, so a full disk is reported with the size the figure needed
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as f:
-            fig.savefig(f, format=path.suffix[1:].lower(), dpi=dpi, bbox_inches="tight")
-    except OSError as exc:
-        raise RunError(f"could not write {path}: {exc.strerror or exc}") from None
+        fig.savefig(buffer, format=path.suffix[1:].lower(), dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    write_bytes(path, buffer.getvalue())
     return path
 
 
