@@ -68,9 +68,15 @@ def test_a_valid_value_reaches_the_first_write(recipe_file, stop_at_first_write)
         main(["train", str(recipe_file), "--set", "train.epochs=2", "--out", str(recipe_file.parent / "run")])
 
 
-def test_huge_seed_is_refused(recipe_file, tmp_path, capsys):
-    assert main(["train", str(recipe_file), "--set", f"seed={2**40}", "--out", str(tmp_path / "run")]) == 2
-    assert "seed" in capsys.readouterr().err
+@pytest.mark.parametrize("setting, named", [
+    (f"seed={2**40}", "seed"),  # Lightning and numpy take 32-bit seeds
+    ("train.num_workers=1000", "train.num_workers"),  # a thousand loader processes
+    ("design.sample_rate=10000000", "design.sample_rate"),  # decoding the corpus at 10 MHz
+    ("design.num_samples=100000000", "design.num_samples"),  # 100 M samples a clip
+])
+def test_values_that_would_exhaust_the_machine_are_refused(recipe_file, tmp_path, capsys, setting, named):
+    assert main(["train", str(recipe_file), "--set", setting, "--out", str(tmp_path / "run")]) == 2
+    assert named in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_design_values_in_a_design_file_are_checked(tmp_path, tiny_recipe, capsys):

@@ -60,7 +60,7 @@ class TrainConfig:
     strategy: str = "auto"
     num_nodes: int = bounded(1, 1)
     precision: str = "32-true"
-    num_workers: int = bounded(0, 0)
+    num_workers: int = bounded(0, 0, 64)  # more loader processes than this only exhaust the machine
     gradient_clip: float | None = bounded(5.0, 0.0, above=True)
     progress: bool = True
 
