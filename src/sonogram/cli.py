@@ -488,7 +488,8 @@ def _refuse_empty(args: argparse.Namespace) -> None:
 
     for name, value in vars(args).items():
         if value == "" or (isinstance(value, list) and "" in value):
-            shown = name.upper() if name in POSITIONALS else "--" + {"overrides": "set"}.get(name, name).replace("_", "-")
+            option = {"overrides": "set"}.get(name, name).replace("_", "-")  # dest -> the option's name
+            shown = name.upper() if name in POSITIONALS else f"--{option}"
             raise ConfigError(f"{shown} is an empty string; give a value")
 
 

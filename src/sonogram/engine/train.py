@@ -51,6 +51,7 @@ for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
 ProgressFn = Callable[[dict], None]
 
 RECIPE_KEY = "sonogram_recipe"  # the resolved recipe, saved in last.ckpt so a resume can tell it was edited
+TRAINED = "trained"  # in run.json once every epoch is done: a resume goes straight to the final evaluation
 HARDWARE_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "num_workers", "progress")
 """Where a run trains may change between sessions, not what it trains."""
 
@@ -370,9 +371,11 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
             raise
     except Exception as exc:
         # the logger's files (TensorBoard) are written by Lightning: name the file, or at least the folder
-        error = write_error(exc.filename or run.path, exc) if isinstance(exc, OSError) else exc
+        error = write_error(exc.filename or run.path, exc) if isinstance(exc, OSError) else None
         if not resume and rank_zero_only.rank == 0 and not run.last_checkpoint.is_file():
             shutil.rmtree(run.path, ignore_errors=True)  # nothing to resume: leave --out free, not a stub
+        if error is None:
+            raise
         raise error from None
     if trainer.interrupted or events.stopped:
         if threading.current_thread() is threading.main_thread():
@@ -383,9 +386,6 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
         return None
     run.update_provenance(**{TRAINED: True})
     return _finish_or_interrupt(run, recipe, data, files, trainer)
-
-
-TRAINED = "trained"  # in run.json once every epoch is done: a resume goes straight to the final evaluation
 
 
 def _finish_or_interrupt(run: Run, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer) -> dict:

@@ -118,7 +118,8 @@ class Predictor:
             notes.append(f"only {n} sample{'s' * (n != 1)} ({1000 * n / self.sample_rate:.1f} ms) for the model's "
                          f"{length / self.sample_rate:.2f} s input: mostly padding, the prediction says little")
         if n and float(waveform.max() - waveform.min()) < SILENCE:
-            notes.append("silent or constant clip (no signal above -80 dBFS): the prediction says nothing about its content")
+            notes.append("silent or constant clip (no signal above -80 dBFS): the prediction says nothing "
+                         "about its content")
         clip = waveform if n == length else fix_length(waveform, length, self.align)
         return clip, "; ".join(notes) or None
 
