@@ -79,3 +79,14 @@ def recipe_file(tmp_path, tiny_recipe) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(tiny_recipe))
     return path
+
+
+@pytest.fixture(scope="session")
+def finished_tiny_run(tmp_path_factory, make_tiny_recipe) -> Path:
+    """A finished run of the tiny recipe, shared by every test that only reads it."""
+    from sonogram.engine.train import train_run
+    from sonogram.recipe import recipe_from_dict
+
+    run = tmp_path_factory.mktemp("finished") / "run"
+    train_run(recipe_from_dict(make_tiny_recipe()), run)
+    return run

@@ -180,7 +180,7 @@ def test_report_command_compares_runs(tiny_runs, tmp_path, capsys):
     page = out.read_text()
     assert "Comparison" in page and tiny_runs[0].name in page and tiny_runs[1].name in page
     assert main(["report", str(tmp_path)]) == 2
-    assert "no metrics.json" in capsys.readouterr().err
+    assert "not a run folder (no config.yaml)" in capsys.readouterr().err
 
 
 def test_learn_stft_targets_are_the_dft(tmp_path):

@@ -12,10 +12,13 @@ Example:
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from sonogram.errors import RunError
 
 
 @contextmanager
@@ -34,3 +37,23 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` atomically; a failure (disk full, no permission) is a :class:`RunError` naming the file."""
+    try:
+        with atomic_write(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise write_error(path, exc, f"{len(data):,} bytes") from None
+
+
+def write_error(path: str | os.PathLike, exc: Exception, needed: str = "") -> RunError:
+    """The one-line error for a file that could not be written: which file, why, what it needed (e.g.
+    ``"1,024 bytes"``) and what was free."""
+    path = Path(path)
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[0]
+    folder = next((p for p in (path.parent, *path.parents) if p.is_dir()), None)
+    free = f"{shutil.disk_usage(folder).free:,} bytes free there" if folder is not None else ""
+    sizes = ", ".join(part for part in (needed, free) if part)
+    return RunError(f"could not write {path}{f' ({sizes})' if sizes else ''}: {reason}")

@@ -24,6 +24,7 @@ import soxr
 from sonogram.errors import AudioError
 
 DEFAULT_MAX_SECONDS = 600.0
+MAX_SAMPLE_RATE = 768_000  # the highest rate audio interfaces record at
 Align = Literal["center", "left"]
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg"})  # what sonogram looks for in folders
 NormMode = Literal["peak", "rms"]
@@ -89,8 +90,8 @@ def info(path: str | os.PathLike) -> AudioInfo:
 
 
 def _check_rate(name: str, rate: object) -> None:
-    if not isinstance(rate, (int, np.integer)) or rate <= 0:
-        raise AudioError(f"{name} must be a positive integer number of Hz, got {rate!r}")
+    if not isinstance(rate, (int, np.integer)) or not 0 < rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{name} must be a positive integer number of Hz up to {MAX_SAMPLE_RATE:,}, got {rate!r}")
 
 
 def resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:

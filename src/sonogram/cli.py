@@ -310,7 +310,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     defaults = ServeConfig()
     p.add_argument("model", metavar="RUN|MODEL.onnx", help="a run folder (torch) or an exported .onnx (onnxruntime)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=port_number, default=8000, help="port (default 8000)")
     p.add_argument("--backend", choices=["torch", "onnx"], help="runtime (default: onnx for a .onnx file, else torch)")
     p.add_argument("--token", default=os.environ.get("SONOGRAM_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' (default: $SONOGRAM_TOKEN; none: open)")
@@ -435,10 +435,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     out = _plot_path(args.out or f"{args.kind}.png")
     _positive(args, "n-fft", "n-mels", "hop-length", "hop", "sample-rate", "steps")
-    if getattr(args, "time", None) is not None and args.time < 0:
-        from sonogram.errors import ConfigError
-
-        raise ConfigError(f"--time must be zero or more seconds, got {args.time}")
     if args.kind == "lr-find":
         from sonogram.engine.lr_find import find_learning_rate
 
@@ -505,11 +501,8 @@ def _experiments_args(p: argparse.ArgumentParser) -> None:
 
 @command("experiments", "reproduce a reference experiment (learn-stft)", _experiments_args)
 def cmd_experiments(args: argparse.Namespace) -> int:
-    from sonogram.errors import ConfigError
     from sonogram.experiments.learn_stft import LearnSTFTConfig, run
 
-    if args.clips < 64 or args.epochs < 1 or args.batch_size < 1:
-        raise ConfigError("need --clips >= 64, --epochs >= 1 and --batch-size >= 1")
     config = LearnSTFTConfig(clips=args.clips, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
     results = run(args.out, config)
     print(f"{'epoch':>5}  {'STFT MSE':>10}  {'DFT MSE':>10}")
@@ -528,7 +521,7 @@ def _studio_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", default="runs", help="folder of run folders to list, inspect and train into (default: runs)")
     _data_root(p)
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
+    p.add_argument("--port", type=port_number, help="port (default: the first free one from 7860)")
 
 
 @command("studio", "start the browser studio: design, train, inspect and try networks", _studio_args)
@@ -537,6 +530,17 @@ def cmd_studio(args: argparse.Namespace) -> int:
 
     launch(args.runs, args.data_root, args.host, args.port)
     return 0
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {port}")
+    return port
 
 
 # Optional packages and the extra that installs each (see pyproject.toml).
@@ -550,8 +554,30 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+POSITIONALS = ("recipe", "run_dir", "paths", "runs", "run", "file", "name", "source", "action", "kind")
+
+
+def _refuse_empty(args: argparse.Namespace) -> None:
+    """An empty string names no file, folder or value; never let it fall back to a default or the current folder."""
+    from sonogram.errors import ConfigError
+
+    for name, value in vars(args).items():
+        if value == "" or (isinstance(value, list) and "" in value):
+            option = {"overrides": "set"}.get(name, name).replace("_", "-")  # dest -> the option's name
+            shown = name.upper() if name in POSITIONALS else f"--{option}"
+            raise ConfigError(f"{shown} is an empty string; give a value")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors quote arguments that are not UTF-8 with escapes instead of failing to print."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, printable(f"{self.prog}: error: {message}\n"))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sonogram", description="Classify spoken words from audio.")
+    parser = Parser(prog="sonogram", description="Classify spoken words from audio.")
     parser.add_argument("--version", action="version", version=f"sonogram {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -571,6 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        _refuse_empty(args)
         return COMMANDS[args.command][2](args)
     except USER_ERRORS as exc:
         print(printable(f"sonogram {args.command}: error: {exc}"), file=sys.stderr)

@@ -60,7 +60,7 @@ class TrainConfig:
     strategy: str = "auto"
     num_nodes: int = bounded(1, 1)
     precision: str = "32-true"
-    num_workers: int = bounded(0, 0)
+    num_workers: int = bounded(0, 0, 64)  # more loader processes than this only exhaust the machine
     gradient_clip: float | None = bounded(5.0, 0.0, above=True)
     progress: bool = True
 
@@ -68,7 +68,7 @@ class TrainConfig:
 @dataclass
 class Recipe:
     name: str = "recipe"
-    seed: int = bounded(0, 0)
+    seed: int = bounded(0, 0, 2**32 - 1)  # numpy and Lightning take 32-bit seeds
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     design: DesignConfig = field(default_factory=DesignConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from sonogram import __version__
-from sonogram.atomic import atomic_write
+from sonogram.atomic import write_bytes
 from sonogram.errors import RunError
 
 CONFIG = "config.yaml"
@@ -60,12 +60,7 @@ HISTORY_FIELDS = ["epoch", "train_loss", "train_accuracy", "train_macro_f1", "va
 
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` atomically, naming the file and the space it needed when the disk is full."""
-    data = text.encode()
-    try:
-        with atomic_write(path, "wb") as f:
-            f.write(data)
-    except OSError as exc:
-        raise RunError(f"could not write {path} ({len(data):,} bytes): {exc.strerror or exc}") from None
+    write_bytes(path, text.encode())
 
 
 def write_json(path: Path, data) -> None:
@@ -251,6 +246,7 @@ class Run:
         return labels
 
     def metrics(self) -> dict:
+        self.require()
         if not self.metrics_path.is_file():
             raise RunError(f"{self.path}: not finished (no {METRICS}); "
                            f"continue it with: sonogram train --resume {self.path}")

@@ -73,6 +73,8 @@ class Corpus:
             raise DatasetError(
                 f"{self.name}: unknown split {protocol!r}; valid splits: {', '.join(sorted(self.protocols))}"
             )
+        if not 0 <= seed < 2**32:
+            raise DatasetError(f"split seed must be from 0 to {2**32 - 1}, got {seed}")
         return self.protocols[protocol](self, seed)
 
     def summary(self) -> dict:

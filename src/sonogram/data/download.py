@@ -130,7 +130,10 @@ def extract(archive: Path, target: Path, strip_prefix: str = "") -> Path:
 
 def download_and_extract(source: Source, data_root: Path) -> Path:
     """Fetch ``source`` into ``data_root`` and unpack it as ``data_root / source.folder``."""
-    data_root.mkdir(parents=True, exist_ok=True)
+    try:
+        data_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"cannot create the data root {data_root}: {exc.strerror or exc}") from None
     archive_name = source.url.rstrip("/").rsplit("/", 1)[-1]
     archive = fetch(source.url, data_root / f".{archive_name}", source.sha256)
     try:

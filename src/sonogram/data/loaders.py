@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +62,18 @@ def prepare_fold(recipe: Recipe, fold: int | None = None, corpus: Corpus | None 
         raise ConfigError(f"dataset.fold={fold} but split {recipe.dataset.split!r} of {corpus.name} has "
                           f"{len(splits)} fold(s): 0..{len(splits) - 1}")
     design = recipe.design
+    _check_fits_in_memory(len(corpus.clips), design.num_samples)
     spec = WaveformSpec(design.sample_rate, design.num_samples, design.align)
     return FoldData(corpus, splits[fold], build_cache(corpus, spec))
+
+
+def _check_fits_in_memory(clips: int, num_samples: int) -> None:
+    """Refuse a design whose decoded corpus (float32 clips of ``num_samples``) exceeds the machine's memory."""
+    needed = clips * num_samples * 4
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > memory:
+        raise ConfigError(f"design.num_samples={num_samples}: {clips} clips of it need {needed / 2**30:,.1f} GiB "
+                          f"of waveforms, more than this machine's {memory / 2**30:,.1f} GiB of memory")
 
 
 def train_loader(data: FoldData, batch_size: int, seed: int, num_workers: int = 0) -> torch.utils.data.DataLoader:

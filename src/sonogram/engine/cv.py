@@ -15,16 +15,13 @@ import yaml
 
 from sonogram.config import load_yaml, to_dict
 from sonogram.data.loaders import load_corpus
-from sonogram.engine.train import ProgressFn, train_run
-from sonogram.errors import ConfigError, Interrupted
+from sonogram.engine.train import HARDWARE_KEYS, ProgressFn, train_run
+from sonogram.errors import ConfigError, Interrupted, RunError
 from sonogram.evaluate import mean_std
 from sonogram.recipe import Recipe
-from sonogram.runs import Run, cv_config_path, fold_dir, write_cv_summary, write_text
+from sonogram.runs import LABELS, Run, cv_config_path, fold_dir, write_cv_summary, write_text
 
 log = logging.getLogger(__name__)
-
-
-HARDWARE_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "num_workers", "progress")
 
 
 def _check_same_recipe(out_dir: Path, recipe: Recipe) -> None:
@@ -33,6 +30,10 @@ def _check_same_recipe(out_dir: Path, recipe: Recipe) -> None:
     resolved = to_dict(recipe)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"{out_dir} is a file, not a folder; pick another --out")
+    if (out_dir / LABELS).is_file():
+        raise RunError(f"{out_dir} is a training run folder, not a cross-validation one; pick another --out")
+    if not saved.is_file() and out_dir.is_dir() and any(out_dir.iterdir()):
+        raise RunError(f"{out_dir} already holds files that are not a cross-validation; pick another --out")
     if saved.is_file():
         previous = load_yaml(saved)
         for key in HARDWARE_KEYS:  # where it runs may change between sessions, not what it trains

@@ -30,7 +30,7 @@ def find_learning_rate(recipe: Recipe, plot_path: Path, min_lr: float = 1e-6, ma
     """Run the sweep on the recipe's training fold, save the plot to ``plot_path`` and return the suggestion."""
     from lightning.pytorch.tuner import Tuner
 
-    if not 0 < min_lr < max_lr:
+    if not (math.isfinite(min_lr) and math.isfinite(max_lr) and 0 < min_lr < max_lr):
         raise ConfigError(f"need 0 < --min-lr < --max-lr, got {min_lr} and {max_lr}")
     if steps < 10:
         raise ConfigError(f"--steps must be at least 10 for a usable sweep, got {steps}")

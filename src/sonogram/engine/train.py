@@ -9,9 +9,11 @@ recipe can get wrong is checked before the folder is created.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
+import shutil
 import signal
 import threading
 import time
@@ -27,6 +29,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from sonogram.atomic import write_error
 from sonogram.config import to_dict
 from sonogram.data import Corpus, resolve_data_root
 from sonogram.data.augment import WaveformAugment, load_noise_bank
@@ -47,6 +50,11 @@ for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
 
 ProgressFn = Callable[[dict], None]
 
+RECIPE_KEY = "sonogram_recipe"  # the resolved recipe, saved in last.ckpt so a resume can tell it was edited
+TRAINED = "trained"  # in run.json once every epoch is done: a resume goes straight to the final evaluation
+HARDWARE_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "num_workers", "progress")
+"""Where a run trains may change between sessions, not what it trains."""
+
 
 class Classifier(L.LightningModule):
     """A :class:`Network` trained with cross-entropy; augmentation runs on CPU batches before transfer."""
@@ -65,6 +73,7 @@ class Classifier(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Save every random state, so a resumed run draws exactly what an uninterrupted one would."""
+        checkpoint[RECIPE_KEY] = to_dict(self.recipe)
         checkpoint["sonogram_rng"] = {
             "augment": self.generator.get_state(), "torch": torch.get_rng_state(),
             "numpy": _plain_numpy_state(np.random.get_state()), "python": random.getstate(),
@@ -229,12 +238,49 @@ class LastCheckpoint(Callback):
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
             trainer.save_checkpoint(tmp, weights_only=False)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # torch reports a full disk as either
+            # The previous checkpoint has the same structure, so about the same size; else more than got written.
+            needed = (f"about {self.path.stat().st_size:,} bytes" if self.path.is_file() else
+                      f"more than {tmp.stat().st_size if tmp.is_file() else 0:,} bytes")
             if trainer.is_global_zero:
                 tmp.unlink(missing_ok=True)
-            raise RunError(f"could not write {self.path}: {exc.strerror or exc}") from None
+            raise write_error(self.path, exc, needed) from None
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
+
+
+def _what_it_trains(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    for key in HARDWARE_KEYS:
+        config.get("train", {}).pop(key, None)
+    config.get("dataset", {}).pop("data_root", None)  # the same data may live elsewhere on another machine
+    return config
+
+
+def _changed_keys(old, new, where: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [k for key in sorted(old.keys() | new.keys(), key=str)
+                for k in _changed_keys(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))]
+    return [] if old == new else [where]
+
+
+def read_last_checkpoint(run: Run, recipe: Recipe) -> dict:
+    """``checkpoints/last.ckpt`` (plain data only), after checking it is whole and was written for ``recipe``."""
+    path = run.last_checkpoint
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torn, truncated or foreign bytes fail in many ways; all mean one thing
+        raise RunError(f"{path}: damaged ({type(exc).__name__}), the run cannot be resumed from it; "
+                       f"train again into a new folder") from None
+    if not isinstance(checkpoint, dict) or not {"state_dict", "callbacks", "loops"} <= checkpoint.keys():
+        raise RunError(f"{path}: damaged (not a training checkpoint), the run cannot be resumed from it; "
+                       f"train again into a new folder")
+    if RECIPE_KEY in checkpoint:
+        changed = _changed_keys(_what_it_trains(checkpoint[RECIPE_KEY]), _what_it_trains(to_dict(recipe)))
+        if changed:
+            raise RunError(f"{run.config_path}: the recipe changed since the checkpoint ({', '.join(changed[:4])}); "
+                           f"put it back as it was to resume, or train the new recipe into a new folder")
+    return checkpoint
 
 
 @torch.no_grad()
@@ -267,7 +313,7 @@ def make_trainer(recipe: Recipe, callbacks: list[Callback], logger, **extra) -> 
                          logger=logger, gradient_clip_val=t.gradient_clip, deterministic="warn",
                          enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
                          num_sanity_val_steps=0, log_every_n_steps=5, **extra)
-    except (MisconfigurationException, ValueError, RuntimeError, TypeError) as exc:
+    except (MisconfigurationException, ValueError, RuntimeError, TypeError, OverflowError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"train (accelerator={t.accelerator!r}, devices={t.devices!r}, strategy={t.strategy!r}, "
                           f"precision={t.precision!r}): {first}") from None
@@ -304,10 +350,14 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
         run.check_free()
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     data = prepare_fold(recipe, fold, corpus or load_corpus(recipe))
+    checkpoint = read_last_checkpoint(run, recipe) if resume else None
     module = build_classifier(recipe, data)
     files, events, callbacks, logger = _loggers_and_callbacks(recipe, run, data.labels, data.split.name,
                                                               progress, stop)
     trainer = make_trainer(recipe, callbacks, logger)
+    if checkpoint is not None and run.provenance().get(TRAINED):  # only the final evaluation was interrupted
+        files.load_state_dict(checkpoint["callbacks"][files.state_key])
+        return _finish_or_interrupt(run, recipe, data, files, trainer)
     loader = train_loader(data, recipe.train.batch_size, recipe.seed, recipe.train.num_workers)
     module.loader_generator = loader.generator
     if not resume and rank_zero_only.rank == 0:
@@ -319,6 +369,14 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
     except SystemExit:  # Lightning's answer to Ctrl-C, after a graceful shutdown
         if not trainer.interrupted:
             raise
+    except Exception as exc:
+        # the logger's files (TensorBoard) are written by Lightning: name the file, or at least the folder
+        error = write_error(exc.filename or run.path, exc) if isinstance(exc, OSError) else None
+        if not resume and rank_zero_only.rank == 0 and not run.last_checkpoint.is_file():
+            shutil.rmtree(run.path, ignore_errors=True)  # nothing to resume: leave --out free, not a stub
+        if error is None:
+            raise
+        raise error from None
     if trainer.interrupted or events.stopped:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -326,7 +384,16 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
                           f"continue with: sonogram train --resume {run.path}")
     if not trainer.is_global_zero:
         return None
-    return finish_run(run, recipe, data, files, trainer)
+    run.update_provenance(**{TRAINED: True})
+    return _finish_or_interrupt(run, recipe, data, files, trainer)
+
+
+def _finish_or_interrupt(run: Run, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer) -> dict:
+    try:
+        return finish_run(run, recipe, data, files, trainer)
+    except KeyboardInterrupt:
+        raise Interrupted(f"stopped during the final evaluation (training is done); "
+                          f"finish it with: sonogram train --resume {run.path}") from None
 
 
 def finish_run(run: Run, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer) -> dict:

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.signal
 import torch
 
+from sonogram.errors import ConfigError, RunError
 from sonogram.reports import plots
 from sonogram.reports.report import STYLE, embed, table
 from sonogram.runs import write_text
@@ -92,10 +93,20 @@ def four_tones(config: LearnSTFTConfig) -> np.ndarray:
     return (0.5 * np.sin(phase)).astype(np.float32)
 
 
+MAX_CLIPS = 65_536  # each clip and its STFT target take about 40 kB
+
+
 def run(out_dir: str | Path, config: LearnSTFTConfig = LearnSTFTConfig()) -> dict:
     """Run both regressions, write figures, ``results.json`` and ``index.html`` into ``out_dir``."""
+    if not (64 <= config.clips <= MAX_CLIPS and config.epochs >= 1 and config.batch_size >= 1 and config.seed >= 0):
+        raise ConfigError(f"need {MAX_CLIPS} >= clips >= 64, epochs >= 1, batch_size >= 1 and seed >= 0, got "
+                          f"clips={config.clips}, epochs={config.epochs}, batch_size={config.batch_size}, "
+                          f"seed={config.seed}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the folder {out_dir}: {exc.strerror or exc}") from None
     rng = np.random.default_rng(config.seed)
     audio = rng.uniform(-1, 1, (config.clips, config.samples)).astype(np.float32)
     z = scipy_stft(audio, config)  # (clips, frames, freqs)

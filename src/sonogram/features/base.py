@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+import typing
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -74,6 +75,11 @@ class FrontendLayer(nn.Module):
         """The keys a design may give this layer."""
         return [p.name for p in inspect.signature(cls).parameters.values()
                 if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+    @classmethod
+    def argument_types(cls) -> dict:
+        """The type hint of each key a design may give this layer (keys without one are left out)."""
+        return typing.get_type_hints(cls.__init__)
 
     @classmethod
     def shape_arguments(cls, input_shape: tuple[int, ...]) -> dict:

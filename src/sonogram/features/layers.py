@@ -263,6 +263,10 @@ class LogMelSpectrogram(FrontendLayer):
     def argument_names(cls) -> list[str]:
         return ["top_db", *MelSpectrogram.argument_names()]
 
+    @classmethod
+    def argument_types(cls) -> dict:
+        return {**MelSpectrogram.argument_types(), **super().argument_types()}
+
     @property
     def geometry(self) -> FrameGeometry:
         return self.mel.geometry

@@ -27,6 +27,14 @@ from sonogram.errors import AudioError, ConfigError, RunError
 from sonogram.inference.prediction import Prediction, expand_paths
 from sonogram.network.design import Network
 
+MIN_FILL = 0.1  # a clip under this fraction of the network's input is mostly padding
+SILENCE = 1e-4  # peak-to-peak range under -80 dBFS: no signal
+
+
+def _overflow(clip: np.ndarray) -> str:
+    return (f"the network's scores overflow on this clip (samples up to {float(np.abs(clip).max()):.3g}, "
+            f"audio lies in [-1, 1]); is the file damaged?")
+
 
 class Predictor:
     """A trained network with its class names and input contract (rate, length, alignment)."""
@@ -63,25 +71,51 @@ class Predictor:
         return next(self.network.parameters()).device
 
     def fit(self, waveform: np.ndarray) -> tuple[np.ndarray, str | None]:
-        """Pad or cut a mono clip at the network's rate to its input length, as in training; says which."""
+        """Pad or cut a mono clip at the network's rate to its input length, as in training.
+
+        The note says what was done when it matters: a clip cut short, or one too short or too quiet
+        for its prediction to mean much (it is still given, never silently confident).
+        """
+        waveform = np.asarray(waveform, dtype=np.float32)
         n, length = len(waveform), self.num_samples
-        if n == length:
-            return np.asarray(waveform, dtype=np.float32), None
-        seconds, model_seconds = n / self.sample_rate, length / self.sample_rate
-        note = (f"{seconds:.2f} s clip cut to the model's {model_seconds:.2f} s input ({self.align})" if n > length
-                else None)
-        return fix_length(np.asarray(waveform, dtype=np.float32), length, self.align), note
+        notes = []
+        if n > length:
+            notes.append(f"{n / self.sample_rate:.2f} s clip cut to the model's {length / self.sample_rate:.2f} s "
+                         f"input ({self.align})")
+        elif n < length * MIN_FILL:
+            notes.append(f"only {n} sample{'s' * (n != 1)} ({1000 * n / self.sample_rate:.1f} ms) for the model's "
+                         f"{length / self.sample_rate:.2f} s input: mostly padding, the prediction says little")
+        if n and float(waveform.max() - waveform.min()) < SILENCE:
+            notes.append("silent or constant clip (no signal above -80 dBFS): the prediction says nothing "
+                         "about its content")
+        clip = waveform if n == length else fix_length(waveform, length, self.align)
+        return clip, "; ".join(notes) or None
 
     @torch.no_grad()
-    def probabilities(self, clips: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """``(clips, num_samples)`` waveforms at the network's rate -> ``(clips, classes)`` probabilities."""
+    def _scores(self, clips: np.ndarray, batch_size: int) -> np.ndarray:
         out = []
         for start in range(0, len(clips), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(clips[start:start + batch_size])).to(self.device)
             out.append(self.network(batch).softmax(-1).cpu().numpy())
-        probabilities = np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
-        if not np.isfinite(probabilities).all():
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+    def _non_finite(self, probabilities: np.ndarray) -> np.ndarray:
+        """Rows of non-finite scores; a :class:`RunError` when the weights themselves are (training diverged)."""
+        bad = ~np.isfinite(probabilities).all(axis=1)
+        if bad.any() and not all(torch.isfinite(p).all() for p in self.network.state_dict().values()
+                                 if p.is_floating_point()):
             raise RunError("the model gives non-finite scores (its weights hold NaN or inf; did training diverge?)")
+        return bad
+
+    def probabilities(self, clips: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """``(clips, num_samples)`` waveforms at the network's rate -> ``(clips, classes)`` probabilities.
+
+        A clip the network cannot score (samples so large its features overflow) is an :class:`AudioError`.
+        """
+        probabilities = self._scores(clips, batch_size)
+        bad = np.flatnonzero(self._non_finite(probabilities))
+        if len(bad):
+            raise AudioError(f"clip {bad[0]}: {_overflow(clips[bad[0]])}")
         return probabilities
 
     def _answer(self, probabilities: np.ndarray, path: str, seconds: float, note: str | None) -> Prediction:
@@ -124,10 +158,10 @@ class Predictor:
         """
         pending: list[tuple[str, np.ndarray, float, str | None]] = []
 
-        def flush() -> Iterator[Prediction]:
-            probabilities = self.probabilities(np.stack([clip for _, clip, _, _ in pending]), batch_size)
-            for (path, _, seconds, note), p in zip(pending, probabilities):
-                yield self._answer(p, path, seconds, note)
+        def flush() -> Iterator[Prediction | AudioError]:
+            probabilities = self._scores(np.stack([clip for _, clip, _, _ in pending]), batch_size)
+            for (path, clip, seconds, note), p, bad in zip(pending, probabilities, self._non_finite(probabilities)):
+                yield AudioError(f"{path}: {_overflow(clip)}") if bad else self._answer(p, path, seconds, note)
             pending.clear()
 
         for path in expand_paths(paths):

@@ -16,12 +16,13 @@ Example:
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
 
 from sonogram import __version__
-from sonogram.atomic import atomic_write
+from sonogram.atomic import write_bytes
 from sonogram.config import to_dict
 from sonogram.network.design import Network, build_network
 from sonogram.errors import ConfigError
@@ -34,9 +35,10 @@ def save_checkpoint(path: str | Path, network: Network, labels: list[str], **ext
     if len(labels) != network.design.num_classes:
         raise ConfigError(f"{len(labels)} labels for a network with {network.design.num_classes} outputs")
     state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-    with atomic_write(path) as f:
-        torch.save({"format": FORMAT, "version": __version__, "design": to_dict(network.design),
-                    "labels": list(labels), "state_dict": state, **extra}, f)
+    buffer = io.BytesIO()  # serialised first, so a full disk is an OSError with the size it needed
+    torch.save({"format": FORMAT, "version": __version__, "design": to_dict(network.design),
+                "labels": list(labels), "state_dict": state, **extra}, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Network, dict]:

@@ -18,14 +18,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from sonogram.audio import DEFAULT_MAX_SECONDS, MAX_SAMPLE_RATE
 from sonogram.features import layers as fe
 from sonogram.features.base import FrontendLayer
-from sonogram.config import apply_overrides, bounded, from_dict, load_yaml, to_dict
+from sonogram.config import apply_overrides, bounded, check_range, check_type, from_dict, load_yaml, to_dict
 from sonogram.errors import ConfigError
 from sonogram.models import MODELS
 
@@ -61,12 +62,18 @@ class DesignConfig:
         model: ``{"name": <one of MODELS>, **arguments}``.
     """
 
-    sample_rate: int = bounded(16000, 1)
+    sample_rate: int = bounded(16000, 1, MAX_SAMPLE_RATE)
     num_samples: int = bounded(16000, 1)
     num_classes: int = bounded(10, 2)
     align: Literal["center", "left"] = "center"
     frontend: list[dict] = field(default_factory=lambda: [{"name": "log_mel", "n_mels": 40}])
     model: dict = field(default_factory=lambda: {"name": "cnn"})
+
+    def __post_init__(self) -> None:
+        seconds = self.num_samples / self.sample_rate
+        if seconds > DEFAULT_MAX_SECONDS:
+            raise ConfigError(f"design.num_samples={self.num_samples} at {self.sample_rate} Hz is a {seconds:,.0f} s "
+                              f"clip; the limit is {DEFAULT_MAX_SECONDS:g} s")
 
 
 class Network(nn.Module):
@@ -124,6 +131,8 @@ def build_frontend(design: DesignConfig) -> tuple[nn.Sequential, tuple[int, int,
             if key not in valid:
                 qualified = f"{where}.{key}"
                 raise ConfigError(f"unknown key {qualified!r} for {name}; valid keys: {', '.join(valid)}")
+        types = cls.argument_types()
+        args = {key: _layer_argument(value, types.get(key, Any), f"{where}.{key}") for key, value in args.items()}
         if "sample_rate" in valid and "sample_rate" not in args:
             args["sample_rate"] = int(rate)
         if not is_wave:
@@ -132,13 +141,13 @@ def build_frontend(design: DesignConfig) -> tuple[nn.Sequential, tuple[int, int,
             layer = cls(**args)
         except ConfigError as exc:
             raise ConfigError(f"{where} ({name}): {exc}") from None
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where} ({name}): invalid arguments: {exc}") from None
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ConfigError(f"{where} ({name}): invalid arguments: {str(exc).splitlines()[0]}") from None
         layer.eval()
         try:
             with torch.no_grad():
                 x = layer(x)
-        except (RuntimeError, ValueError) as exc:
+        except (RuntimeError, ValueError, TypeError) as exc:
             raise ConfigError(f"{where} ({name}) cannot take its input {tuple(x.shape[1:])}: "
                               f"{str(exc).splitlines()[0]}") from None
         rate = layer.output_rate(rate)
@@ -149,6 +158,13 @@ def build_frontend(design: DesignConfig) -> tuple[nn.Sequential, tuple[int, int,
     frontend = nn.Sequential(layers)
     frontend.train()
     return frontend, tuple(x.shape[1:])
+
+
+def _layer_argument(value, hint, where: str):
+    """A front-end argument checked against the layer's type hint; NaN and infinity are refused."""
+    value = check_type(value, hint, where)
+    check_range(value, {}, where)
+    return value
 
 
 def build_model(design: DesignConfig, feature_shape: tuple[int, int, int]) -> nn.Module:
@@ -240,11 +256,16 @@ def summary(network: Network) -> str:
     return "\n".join(lines)
 
 
+MAX_BUDGET = 10**8  # every step of the search builds the model in memory
+
+
 def match_budget(design: DesignConfig, budget: int, key: str) -> tuple[DesignConfig, int]:
     """Scale the integer (or list of integers) model argument ``key`` so the parameter count is nearest ``budget``.
 
     For a fair comparison of families at equal size, e.g. ``match_budget(lstm, 100_000, "hidden")``.
     """
+    if not 1 <= budget <= MAX_BUDGET:
+        raise ConfigError(f"budget must be from 1 to {MAX_BUDGET:,} parameters, got {budget:,}")
     if key not in design.model:
         config_cls = MODELS[design.model["name"]][0]
         default = getattr(config_cls(), key, None)

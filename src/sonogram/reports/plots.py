@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -24,8 +25,9 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from sonogram.audio import MAX_SAMPLE_RATE  # noqa: E402
 from sonogram.features import functional as Fn  # noqa: E402
-from sonogram.atomic import atomic_write  # noqa: E402
+from sonogram.atomic import write_bytes, write_error  # noqa: E402
 from sonogram.errors import ConfigError  # noqa: E402
 
 FORMATS = (".png", ".svg")
@@ -36,13 +38,33 @@ def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ConfigError(f"{path}: plots are saved as .png or .svg")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()  # drawn first, so a full disk is reported with the size the figure needed
     try:
-        with atomic_write(path) as f:
-            fig.savefig(f, format=path.suffix[1:].lower(), dpi=dpi, bbox_inches="tight")
+        fig.savefig(buffer, format=path.suffix[1:].lower(), dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    write_bytes(path, buffer.getvalue())
     return path
+
+
+MIN_N_FFT, MAX_N_FFT = 16, 2**16  # fewer than 9 frequency bins make no readable figure
+
+
+def _check_spectrum(n_fft: int, hop_length: int | None = None, n_mels: int | None = None) -> int:
+    """Refuse an FFT size, hop or mel band count no figure can show; returns the hop (default ``n_fft // 4``)."""
+    if not MIN_N_FFT <= n_fft <= MAX_N_FFT:
+        raise ConfigError(f"n_fft must be from {MIN_N_FFT} to {MAX_N_FFT}, got {n_fft}")
+    hop_length = hop_length or max(1, n_fft // 4)
+    if hop_length < 1:
+        raise ConfigError(f"hop_length must be positive, got {hop_length}")
+    if n_mels is not None and not 1 <= n_mels <= n_fft // 2 + 1:
+        raise ConfigError(f"n_mels must be from 1 to the {n_fft // 2 + 1} FFT bins of n_fft={n_fft} "
+                          f"(more bands than bins leaves some empty), got {n_mels}")
+    return hop_length
 
 
 def _time_axis(n: int, sample_rate: float) -> np.ndarray:
@@ -61,7 +83,7 @@ def plot_waveform(waveform: np.ndarray, sample_rate: int, title: str = "", ax=No
 def spectrogram_db(waveform: np.ndarray, sample_rate: int, kind: str = "linear", n_fft: int = 512,
                    hop_length: int | None = None, n_mels: int = 64, top_db: float = 80.0) -> np.ndarray:
     """``(freq, frames)`` power in dB (peak 0 dB): linear-frequency bins, or mel bands for ``kind="mel"``."""
-    hop_length = hop_length or n_fft // 4
+    hop_length = _check_spectrum(n_fft, hop_length, n_mels if kind == "mel" else None)
     x = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
     if len(x) < n_fft:
         x = torch.nn.functional.pad(x, (0, n_fft - len(x)))
@@ -78,7 +100,7 @@ def plot_spectrogram(waveform: np.ndarray, sample_rate: int, kind: str = "linear
     """Power in dB over time (s) and frequency (Hz): ``kind`` is ``linear``, ``log`` (log-frequency axis) or ``mel``."""
     if kind not in ("linear", "log", "mel"):
         raise ConfigError(f"spectrogram kind must be linear, log or mel, got {kind!r}")
-    hop_length = hop_length or n_fft // 4
+    hop_length = _check_spectrum(n_fft, hop_length, n_mels if kind == "mel" else None)
     db = spectrogram_db(waveform, sample_rate, kind, n_fft, hop_length, n_mels)
     fig = ax.figure if ax is not None else plt.figure(figsize=(8, 3.2))
     ax = ax or fig.add_subplot()
@@ -103,6 +125,9 @@ def plot_spectrogram(waveform: np.ndarray, sample_rate: int, kind: str = "linear
 def plot_filterbank(sample_rate: int, n_fft: int = 512, n_mels: int = 40, mel_scale: str = "slaney",
                     norm: str | None = "slaney") -> Figure:
     """Each mel filter's weight over the FFT bins (in Hz)."""
+    _check_spectrum(n_fft, n_mels=n_mels)
+    if not 1 <= sample_rate <= MAX_SAMPLE_RATE:
+        raise ConfigError(f"sample_rate must be from 1 to {MAX_SAMPLE_RATE:,} Hz, got {sample_rate}")
     fb = Fn.melscale_fbanks(n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate, norm, mel_scale).numpy()
     freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
     fig, ax = plt.subplots(figsize=(8, 3))
@@ -116,7 +141,10 @@ def plot_filterbank(sample_rate: int, n_fft: int = 512, n_mels: int = 40, mel_sc
 def plot_fourier_vs_mel(waveform: np.ndarray, sample_rate: int, time: float | None = None, n_fft: int = 512,
                         n_mels: int = 40) -> Figure:
     """One frame's Fourier power (dB per Hz) beside its mel coefficients (dB per band)."""
-    hop = n_fft // 4
+    hop = _check_spectrum(n_fft, n_mels=n_mels)
+    duration = len(waveform) / sample_rate
+    if time is not None and not 0 <= time <= duration:
+        raise ConfigError(f"time must be from 0 to the clip's {duration:.2f} s, got {time}")
     linear = spectrogram_db(waveform, sample_rate, "linear", n_fft, hop)
     mel = spectrogram_db(waveform, sample_rate, "mel", n_fft, hop, n_mels)
     frame = int(np.argmax(linear.mean(axis=0))) if time is None else min(int(time * sample_rate / hop),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from sonogram.atomic import write_error
 from sonogram.audio import load
 from sonogram.errors import AudioError, ConfigError, DatasetError
 from sonogram.reports import plots
@@ -216,6 +217,9 @@ def write_report(run_dirs: list[str | Path], out: str | Path | None = None) -> P
             path = Path(out) if out else Path(REPORT)
     if path.exists() and path.is_dir():
         raise ConfigError(f"--out {path} is a folder; give a file name such as compare.html")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     write_text(path, _page(title, body))
     return path

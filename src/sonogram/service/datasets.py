@@ -20,6 +20,8 @@ def survey(data_root: str | os.PathLike | None = None) -> dict:
     """``{"data_root", "datasets": [row, ...]}``: each found dataset's clip, class and speaker counts and
     split names, or ``{"name", "missing": reason}`` for one that is not there."""
     root = resolve_data_root(data_root)
+    if data_root is not None and not root.is_dir():
+        raise DatasetError(f"data root {root}: no such folder")
     rows = []
     for name, options in SURVEYED:
         try:

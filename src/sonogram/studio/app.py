@@ -50,6 +50,13 @@ def serve(app: gr.Blocks, runs: str | os.PathLike, data_root: str | os.PathLike 
 
 def launch(runs: str | os.PathLike = "runs", data_root: str | os.PathLike | None = None,
            host: str = "127.0.0.1", port: int | None = None) -> None:
-    """Build and serve the studio until interrupted."""
+    """Build and serve the studio until interrupted; a runs path that is a file or a data root that is not
+    there is refused before anything starts."""
+    from sonogram.errors import ConfigError, DatasetError
+
+    if Path(runs).exists() and not Path(runs).is_dir():
+        raise ConfigError(f"--runs {runs} is a file, not a folder of runs")
+    if data_root is not None and not Path(data_root).is_dir():
+        raise DatasetError(f"--data-root {data_root}: no such folder")
     log.info("studio for runs in %s", Path(runs).resolve())
     serve(build_app(runs, data_root), runs, data_root, host, port)
