@@ -88,3 +88,40 @@ def test_dataloader_batches(corpus, tmp_path):
     x, y = next(iter(torch.utils.data.DataLoader(dataset, batch_size=4)))
     assert x.shape == (4, 4000) and x.dtype == torch.float32
     assert y.tolist() == corpus.targets[10:14].tolist()
+
+
+def test_copies_under_two_data_roots_keep_a_cache_each(tmp_path):
+    for root in ("a", "b"):
+        write_fsdd(tmp_path / root, speakers=["ann", "bob"], takes=1, seconds=0.2)
+    first = build_cache(load_dataset("fsdd", tmp_path / "a"), SPEC, tmp_path / "c")
+    build_cache(load_dataset("fsdd", tmp_path / "b"), SPEC, tmp_path / "c")
+    assert len(list((tmp_path / "c").glob("*.npy"))) == 2
+    again = build_cache(load_dataset("fsdd", tmp_path / "a"), SPEC, tmp_path / "c")
+    assert again.filename == first.filename  # still there: no rebuild
+
+
+@pytest.mark.slow
+def test_a_killed_build_leaves_no_orphan_after_the_next_build(corpus, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import time, sys\n"
+            "from sonogram.data import cache, load_dataset, WaveformSpec\n"
+            "real = cache._decode\n"
+            "def slow(clip, spec):\n"
+            "    time.sleep(0.2)\n"
+            "    return real(clip, spec)\n"
+            "cache._decode = slow\n"
+            f"cache.build_cache(load_dataset('fsdd', {str(tmp_path / 'data')!r}), WaveformSpec(16000, 4000), "
+            f"{str(tmp_path / 'c')!r})\n")
+    process = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "c").glob(".*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(list((tmp_path / "c").glob(".*.tmp"))) == 1  # the orphan, as large as what was written
+    waveforms = build_cache(corpus, SPEC, tmp_path / "c")
+    assert waveforms.shape == (20, 4000) and list((tmp_path / "c").glob(".*.tmp")) == []

@@ -39,6 +39,27 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         tmp.unlink(missing_ok=True)
 
 
+def orphaned_temporaries(folder: str | os.PathLike, pattern: str = "*") -> list[Path]:
+    """Temporary files :func:`atomic_write` left in ``folder`` for ``pattern`` when its process was killed
+    (``kill -9``, a power cut): those whose writing process is no longer alive."""
+    orphans = []
+    for tmp in Path(folder).glob(f".{pattern}.*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            orphans.append(tmp)
+    return orphans
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` atomically; a failure (disk full, no permission) is a :class:`RunError` naming the file."""
     try:

@@ -1,9 +1,11 @@
 """Decode a corpus once into a memory-mapped ``(clips, samples)`` float32 array, and read batches from it.
 
 The cache file is keyed by the target rate, length, alignment and every source file's path,
-size and modification time: a changed source builds a new cache. Writes go to a temporary file
-that is renamed into place only when complete, so an interrupted build never leaves a file that
-later loads as valid.
+size and modification time: a changed source builds a new cache, which replaces the old one of the
+same corpus in the same place (its name carries a digest of the folder the clips live in, so copies
+of a dataset under two data roots keep a cache each). Writes go to a temporary file that is renamed
+into place only when complete, so an interrupted build never leaves a file that later loads as
+valid; the temporary file of a build that was killed is removed by the next build.
 
 Example:
     >>> spec = WaveformSpec(sample_rate=8000, length=8000)
@@ -25,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from sonogram.atomic import atomic_write
+from sonogram.atomic import atomic_write, orphaned_temporaries
 from sonogram.audio import DEFAULT_MAX_SECONDS, Align, fix_length, load, resample
 from sonogram.data.base import Corpus
 from sonogram.data.pcm import read_wav
@@ -58,8 +60,11 @@ def cache_key(corpus: Corpus, spec: WaveformSpec) -> str:
 
 
 def _prefix(corpus: Corpus, spec: WaveformSpec) -> str:
+    """Name, location and settings of a cache: what a newer cache of the same corpus replaces."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", corpus.name)
-    return f"{safe}-{spec.sample_rate}hz-{spec.length}-{spec.align}"
+    where = os.path.commonpath([os.path.abspath(clip.path) for clip in corpus.clips]) if corpus.clips else ""
+    place = hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{safe}-{place}-{spec.sample_rate}hz-{spec.length}-{spec.align}"
 
 
 def _decode(clip, spec: WaveformSpec) -> np.ndarray:
@@ -108,6 +113,9 @@ def build_cache(corpus: Corpus, spec: WaveformSpec, cache_dir: str | os.PathLike
     path = folder / f"{prefix}-{cache_key(corpus, spec)}.npy"
     if path.exists():
         return np.load(path, mmap_mode="r")
+    for orphan in orphaned_temporaries(folder, f"{prefix}-*.npy"):
+        log.info("removing %s, left by a build that was killed", orphan)
+        orphan.unlink(missing_ok=True)
     log.info("decoding %d clips of %s into %s", len(corpus), corpus.name, path)
     with atomic_write(path) as out:
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
