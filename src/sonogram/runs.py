@@ -25,7 +25,6 @@ import getpass
 import hashlib
 import io
 import json
-import math
 import os
 import platform
 import re
@@ -337,7 +336,3 @@ def read_cv_summary(out_dir: str | os.PathLike) -> dict:
 
 def is_cv_folder(path: str | os.PathLike) -> bool:
     return (Path(path) / CV_SUMMARY).is_file()
-
-
-def finite(value: float) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from sonogram.errors import RunError
-from sonogram.runs import Run, is_cv_folder, list_runs, read_cv_summary
+from sonogram.runs import Run, list_runs
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,6 @@ def run_details(run_dir: str | os.PathLike) -> dict:
 def curves(run_dirs: list[str | os.PathLike]) -> list[tuple[str, list[dict]]]:
     """``(name, history rows)`` per run: the data behind ``plot curves``."""
     return [(Path(r).name, Run(r).history()) for r in run_dirs]
-
-
-def cv_details(out_dir: str | os.PathLike) -> dict:
-    """A cross-validation folder's ``cv.json``."""
-    if not is_cv_folder(out_dir):
-        raise RunError(f"{out_dir}: not a cross-validation folder (no cv.json)")
-    return read_cv_summary(out_dir)
 
 
 def write_report(paths: list[str | os.PathLike], out: str | os.PathLike | None = None) -> Path:
