@@ -20,6 +20,7 @@ README = (REPO / "README.md").read_text()
 # Lines that need hardware this machine lacks (the 2-process CPU DDP line is tested in test_train.py).
 NEEDS_HARDWARE = ("accelerator=gpu", "devices=4", "strategy=ddp")
 NEEDS_NETWORK = ("sonogram download",)
+RUNS_UNTIL_STOPPED = ("sonogram serve", "sonogram studio")  # started for real in test_serve.py / test_studio_*
 TRAINS = ("sonogram train ", "sonogram cv ", "sonogram lr-find ", "sonogram plot lr-find ")
 
 
@@ -32,7 +33,8 @@ def shell_commands() -> list[str]:
     for block in blocks("bash"):
         for line in block.splitlines():
             line = line.split("  #")[0].strip()
-            if line.startswith("sonogram ") and not any(k in line for k in NEEDS_HARDWARE + NEEDS_NETWORK):
+            if line.startswith("sonogram ") and not any(k in line for k in NEEDS_HARDWARE + NEEDS_NETWORK
+                                                        + RUNS_UNTIL_STOPPED):
                 commands.append(re.sub(r"\s*\[[^\]]*\]", "", line))  # optional [--flags] left out
     return commands
 
@@ -66,7 +68,7 @@ def test_readme_shell_examples_run(scratch, monkeypatch, capsys):
         if command.startswith("sonogram plot curves") and not Path("runs/a").exists():
             shutil.copytree("runs/fsdd", "runs/a")
             shutil.copytree("runs/short", "runs/b")
-        argv = shlex.split(os.path.expandvars(command))[1:]
+        argv = shlex.split(os.path.expandvars(command), comments=True)[1:]
         if command.startswith(TRAINS) and "--resume" not in argv:
             argv += ["--set", "train.epochs=1"]
         if "lr-find" in argv:
