@@ -57,6 +57,7 @@ def recipe(tmp_path_factory, make_tiny_recipe) -> Path:
     data = make_tiny_recipe()
     data["train"]["epochs"] = EPOCHS
     data["train"]["patience"] = EPOCHS
+    data["train"]["batch_size"] = 4  # ~30 steps an epoch: long enough to be killed inside one on a fast machine
     path = tmp_path_factory.mktemp("kill9") / "tiny.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 
 from sonogram import __version__
-from sonogram.atomic import write_bytes
+from sonogram.atomic import orphaned_temporaries, write_bytes
 from sonogram.errors import RunError
 
 CONFIG = "config.yaml"
@@ -204,6 +204,13 @@ class Run:
         info.update({"finished": _now(), "device": device})
         write_json(self.path / PROVENANCE, info)
         self.last_checkpoint.unlink(missing_ok=True)
+
+    def remove_orphans(self) -> None:
+        """Delete temporary files that a killed process (``kill -9``, a power cut) left half-written."""
+        for folder in (self.path, self.path / CHECKPOINTS, self.plots_dir):
+            for orphan in orphaned_temporaries(folder):
+                orphan.unlink(missing_ok=True)
+        (self.path / CHECKPOINTS / f".{LAST_CHECKPOINT}.tmp").unlink(missing_ok=True)
 
     def update_provenance(self, **fields) -> None:
         info = self.provenance() if (self.path / PROVENANCE).is_file() else {}

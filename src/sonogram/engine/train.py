@@ -346,6 +346,8 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
             return run.metrics()
         if run.state != "resumable":
             raise RunError(f"{run.path}: nothing to resume (no checkpoint of a finished epoch); start it anew")
+        if rank_zero_only.rank == 0:
+            run.remove_orphans()
     elif rank_zero_only.rank == 0:
         run.check_free()
     L.seed_everything(recipe.seed, workers=True, verbose=False)
