@@ -90,3 +90,21 @@ def finished_tiny_run(tmp_path_factory, make_tiny_recipe) -> Path:
     run = tmp_path_factory.mktemp("finished") / "run"
     train_run(recipe_from_dict(make_tiny_recipe()), run)
     return run
+
+
+@pytest.fixture(scope="session")
+def interrupt_after_epoch():
+    """A function ``(monkeypatch, epoch)`` that makes Ctrl-C arrive right after ``epoch`` (1-based) is checkpointed."""
+    from sonogram.engine.train import LastCheckpoint
+
+    def arrange(monkeypatch, epoch: int) -> None:
+        original = LastCheckpoint.on_train_epoch_end
+
+        def then_interrupt(self, trainer, module):
+            original(self, trainer, module)
+            if trainer.current_epoch + 1 == epoch:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(LastCheckpoint, "on_train_epoch_end", then_interrupt)
+
+    return arrange

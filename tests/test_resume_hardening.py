@@ -10,22 +10,11 @@ import yaml
 
 from sonogram.cli import main
 from sonogram.engine import train as engine
-from sonogram.engine.train import LastCheckpoint
 
-
-def interrupt_after_epoch(monkeypatch, epoch: int) -> None:
-    original = LastCheckpoint.on_train_epoch_end
-
-    def then_interrupt(self, trainer, module):
-        original(self, trainer, module)
-        if trainer.current_epoch + 1 == epoch:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(LastCheckpoint, "on_train_epoch_end", then_interrupt)
 
 
 @pytest.fixture
-def interrupted_run(recipe_file, tmp_path, monkeypatch, capsys) -> Path:
+def interrupted_run(recipe_file, tmp_path, monkeypatch, capsys, interrupt_after_epoch) -> Path:
     """A run stopped by Ctrl-C after its first epoch: resumable, with ``checkpoints/last.ckpt``."""
     run = tmp_path / "run"
     with monkeypatch.context() as m:
@@ -88,7 +77,7 @@ def test_where_it_trains_may_change_between_sessions(interrupted_run, capsys):
 
 
 @pytest.mark.slow
-def test_cv_resuming_a_fold_with_a_torn_checkpoint(recipe_file, tmp_path, monkeypatch, capsys):
+def test_cv_resuming_a_fold_with_a_torn_checkpoint(recipe_file, tmp_path, monkeypatch, capsys, interrupt_after_epoch):
     out = tmp_path / "cv"
     args = ["cv", str(recipe_file), "--set", "dataset.split=loso", "--set", "train.epochs=2", "--out", str(out)]
     with monkeypatch.context() as m:

@@ -71,20 +71,9 @@ def test_existing_run_is_never_overwritten(recipe_file, tmp_path, capsys):
     assert (run / "metrics.json").read_text() == "{}"
 
 
-def interrupt_after_epoch(monkeypatch, epoch: int) -> None:
-    """Make Ctrl-C arrive right after ``epoch`` (1-based) has been checkpointed."""
-    original = LastCheckpoint.on_train_epoch_end
-
-    def then_interrupt(self, trainer, module):
-        original(self, trainer, module)
-        if trainer.current_epoch + 1 == epoch:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(LastCheckpoint, "on_train_epoch_end", then_interrupt)
-
 
 @pytest.mark.slow
-def test_resume_after_interrupt(recipe_file, tmp_path, monkeypatch, capsys):
+def test_resume_after_interrupt(recipe_file, tmp_path, monkeypatch, capsys, interrupt_after_epoch):
     run = tmp_path / "run"
     interrupt_after_epoch(monkeypatch, 2)
     with pytest.raises(Interrupted, match="sonogram train --resume"):
@@ -100,7 +89,7 @@ def test_resume_after_interrupt(recipe_file, tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_interrupted_cli_exits_130_with_the_resume_command(recipe_file, tmp_path, monkeypatch, capsys):
+def test_interrupted_cli_exits_130_with_the_resume_command(recipe_file, tmp_path, monkeypatch, capsys, interrupt_after_epoch):
     interrupt_after_epoch(monkeypatch, 1)
     assert main(["train", str(recipe_file), "--out", str(tmp_path / "run")]) == 130
     assert f"continue with: sonogram train --resume {tmp_path / 'run'}" in capsys.readouterr().err

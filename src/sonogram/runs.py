@@ -155,6 +155,11 @@ class Run:
     def last_checkpoint(self) -> Path:
         return self.path / CHECKPOINTS / LAST_CHECKPOINT
 
+    @property
+    def partial_checkpoint(self) -> Path:
+        """Where ``last.ckpt`` is written before it is renamed into place (Lightning writes it, not us)."""
+        return self.path / CHECKPOINTS / f".{LAST_CHECKPOINT}.tmp"
+
     # --- state -------------------------------------------------------------------------------------
     @property
     def state(self) -> str:
@@ -210,7 +215,7 @@ class Run:
         for folder in (self.path, self.path / CHECKPOINTS, self.plots_dir):
             for orphan in orphaned_temporaries(folder):
                 orphan.unlink(missing_ok=True)
-        (self.path / CHECKPOINTS / f".{LAST_CHECKPOINT}.tmp").unlink(missing_ok=True)
+        self.partial_checkpoint.unlink(missing_ok=True)
 
     def update_provenance(self, **fields) -> None:
         info = self.provenance() if (self.path / PROVENANCE).is_file() else {}

@@ -231,11 +231,11 @@ class EpochEvents(Callback):
 class LastCheckpoint(Callback):
     """Writes ``checkpoints/last.ckpt`` (weights, optimiser, schedule, callbacks) atomically each epoch."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, run: Run):
+        self.path, self.partial = run.last_checkpoint, run.partial_checkpoint
 
     def on_train_epoch_end(self, trainer, module) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp = self.partial
         try:
             trainer.save_checkpoint(tmp, weights_only=False)
         except (OSError, RuntimeError) as exc:  # torch reports a full disk as either
@@ -299,7 +299,7 @@ def _loggers_and_callbacks(recipe: Recipe, run: Run, labels: list[str], fold: st
     files = RunFiles(run, labels)
     events = EpochEvents(files, recipe.train.epochs, fold, progress, stop)
     callbacks: list[Callback] = [files, EarlyStopping("val_macro_f1", mode="max", patience=recipe.train.patience),
-                                 LastCheckpoint(run.last_checkpoint), events]
+                                 LastCheckpoint(run), events]
     logger = TensorBoardLogger(str(run.path), name="", version=run.tensorboard_dir.name, default_hp_metric=False)
     return files, events, callbacks, logger
 
