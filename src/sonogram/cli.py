@@ -288,6 +288,88 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- listen (issue 13): keyword spotting on a stream, one JSON line per detection ---
+def _class_threshold(text: str) -> tuple[str, float]:
+    label, sep, value = text.rpartition("=")
+    try:
+        if sep and label:
+            return label, float(value)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected LABEL=P with P in (0, 1], got {text!r}")
+
+
+def _listen_args(p: argparse.ArgumentParser) -> None:
+    from sonogram.inference.detection import DetectorConfig
+    from sonogram.inference.sources import RAW_FORMATS
+
+    defaults = DetectorConfig()
+    p.add_argument("run_dir", metavar="RUN|MODEL.onnx", help="a run folder (sonogram train) or an exported .onnx")
+    p.add_argument("source", nargs="?", metavar="SOURCE",
+                   help="an audio file of any length, or - for standard input (WAV, or raw PCM with --rate)")
+    p.add_argument("--mic", action="store_true", help="listen to the microphone (needs the 'mic' extra)")
+    p.add_argument("--device", help="microphone device name or number (default: the system's default input)")
+    p.add_argument("--threshold", type=float, default=defaults.threshold,
+                   help=f"smoothed score a word must reach (default {defaults.threshold})")
+    p.add_argument("--class-threshold", type=_class_threshold, action="append", default=[], metavar="LABEL=P",
+                   help="a threshold for one class (repeatable)")
+    p.add_argument("--smooth", type=float, default=defaults.smooth,
+                   help=f"seconds of posteriors averaged before the threshold (default {defaults.smooth})")
+    p.add_argument("--refractory", type=float, default=defaults.refractory,
+                   help=f"seconds of quiet after a detection (default {defaults.refractory})")
+    p.add_argument("--hop", type=float, default=0.1, help="seconds between scored windows (default 0.1)")
+    p.add_argument("--engine", choices=["auto", "frames", "windows"], default="auto",
+                   help="frames: reuse the front-end's frames between windows; windows: run each window whole "
+                        "(auto: frames where the front-end allows)")
+    p.add_argument("--frames", action="store_true",
+                   help='also print each window\'s posteriors: {"time": s, "probabilities": {label: p}}')
+    p.add_argument("--rate", type=int, help="standard input is raw PCM at this rate (Hz), not WAV")
+    p.add_argument("--format", dest="sample_format", choices=sorted(RAW_FORMATS), default="s16le",
+                   help="raw PCM sample format (default s16le)")
+    p.add_argument("--channels", type=int, default=1, help="raw PCM channels, mixed to mono (default 1)")
+
+
+@command("listen", "spot keywords in a long file, standard input or the microphone: one JSON line per detection",
+         _listen_args)
+def cmd_listen(args: argparse.Namespace) -> int:
+    from sonogram.errors import ConfigError
+    from sonogram.inference.detection import DetectorConfig
+    from sonogram.inference.sources import FileSource, MicrophoneSource, StreamSource
+    from sonogram.service.listening import listen
+
+    if (args.source is None) == (not args.mic):
+        raise ConfigError("give one source: an audio file, - for standard input, or --mic")
+    if args.source != "-" and (args.rate is not None or args.channels != 1 or args.sample_format != "s16le"):
+        raise ConfigError("--rate, --format and --channels describe raw PCM on standard input (SOURCE -)")
+    config = DetectorConfig(args.threshold, dict(args.class_threshold), args.smooth, args.refractory)
+    if args.mic:
+        source = MicrophoneSource(16000, args.device)  # resampled to the model's rate as it arrives
+    elif args.source == "-":
+        source = StreamSource(sys.stdin.buffer, args.rate, args.sample_format, args.channels)
+    else:
+        source = FileSource(args.source)
+    labels: list[str] = []
+
+    def started(stream) -> None:
+        labels.extend(stream.labels)
+        print(f"sonogram listen: {source.name} at {source.sample_rate} Hz -> {stream.sample_rate} Hz, "
+              f"{stream.engine} engine, {stream.window_seconds:g} s window every {stream.hop_seconds:g} s",
+              file=sys.stderr, flush=True)
+
+    def window(time: float, probabilities) -> None:
+        print(json.dumps({"time": round(time, 3), "probabilities": {label: round(float(p), 4) for label, p in
+                                                                    zip(labels, probabilities)}}), flush=True)
+
+    summary = listen(args.run_dir, source, config, args.hop, args.engine,
+                     on_detection=lambda d: print(json.dumps(d.as_json()), flush=True),
+                     on_window=window if args.frames else None, on_start=started)
+    if summary.note:
+        print(f"sonogram listen: note: {summary.note}", file=sys.stderr)
+    print(f"sonogram listen: {summary.detections} detection{'s' * (summary.detections != 1)} in "
+          f"{summary.seconds:.1f} s of audio; real-time factor {summary.real_time_factor:.3f}", file=sys.stderr)
+    return 0
+
+
 # --- export and serve (issue 12): parse, call sonogram.network.export / sonogram.serve, print ---
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a run folder written by sonogram train")

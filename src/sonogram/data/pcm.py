@@ -54,7 +54,7 @@ def read_wav(path: str | os.PathLike, start: float = 0.0, duration: float | None
                     return None
                 chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
                 if chunk_id == b"fmt ":
-                    layout = _format(f.read(chunk_size))
+                    layout = parse_format(f.read(chunk_size))
                     f.seek(chunk_size & 1, os.SEEK_CUR)
                 elif chunk_id == b"data":
                     if layout is None or f.tell() + chunk_size > size:
@@ -66,7 +66,7 @@ def read_wav(path: str | os.PathLike, start: float = 0.0, duration: float | None
         return None
 
 
-def _format(body: bytes) -> tuple[int, int, int, int] | None:
+def parse_format(body: bytes) -> tuple[int, int, int, int] | None:
     """``(format tag, channels, rate, bits)`` from a ``fmt `` chunk, the sub-format for WAVE_FORMAT_EXTENSIBLE."""
     if len(body) < 16:
         return None

@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+import torch
 from torch import nn
 
 Kind = Literal["waveform", "features"]
@@ -69,6 +70,32 @@ class FrontendLayer(nn.Module):
     def needs_whole_clip(self) -> bool:
         """True when an output depends on statistics of the whole clip (per-clip dB floor, utterance norm)."""
         return False
+
+    def frame_part(self, waveform: torch.Tensor) -> torch.Tensor:
+        """The part of a framed layer that works frame by frame: each output frame depends only on the
+        samples under it, so a stream's frames can be computed once and reused by every window.
+
+        ``forward(x) == window_part(frame_part(x))``. The default suits a layer without per-clip
+        statistics; a layer with them (``needs_whole_clip``) overrides both halves, or streaming
+        computes it whole for every window.
+        """
+        return self(waveform)
+
+    def window_part(self, frames: torch.Tensor) -> torch.Tensor:
+        """What is left after :meth:`frame_part`, applied to one window of its frames (per-clip floors,
+        cepstra with deltas): ``(..., C, F, frames)`` in and out for the default (the identity)."""
+        return frames
+
+    @property
+    def frame_geometry(self) -> FrameGeometry | None:
+        """Geometry of :meth:`frame_part`'s frames (wider context, such as deltas, belongs to the window part)."""
+        return self.geometry
+
+    @property
+    def streams_by_frame(self) -> bool:
+        """True when streaming may cache :meth:`frame_part` frames and apply :meth:`window_part` per window."""
+        overridden = type(self).frame_part is not FrontendLayer.frame_part
+        return self.takes == "waveform" and self.geometry is not None and (overridden or not self.needs_whole_clip)
 
     @classmethod
     def argument_names(cls) -> list[str]:

@@ -288,12 +288,14 @@ def amplitude_to_db(x: torch.Tensor, multiplier: float = 10.0, amin: float = 1e-
     """
     db = multiplier * torch.log10(torch.clamp(x, min=amin))
     db = db - multiplier * math.log10(max(amin, ref))
-    if top_db is not None:
-        if top_db < 0:
-            raise ConfigError(f"top_db must be non-negative, got {top_db}")
-        peak = db.amax(dim=(-2, -1), keepdim=True)
-        db = torch.maximum(db, peak - top_db)
-    return db
+    return db if top_db is None else floor_db(db, top_db)
+
+
+def floor_db(db: torch.Tensor, top_db: float) -> torch.Tensor:
+    """Decibels ``(..., freq, frames)`` floored ``top_db`` below the peak of each ``(freq, frames)`` plane."""
+    if top_db < 0:
+        raise ConfigError(f"top_db must be non-negative, got {top_db}")
+    return torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - top_db)
 
 
 def create_dct(n_mfcc: int, n_mels: int, norm: str | None = "ortho") -> torch.Tensor:

@@ -278,6 +278,15 @@ class LogMelSpectrogram(FrontendLayer):
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.to_db(self.mel(waveform))
 
+    def frame_part(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Decibels before the per-clip floor: ``(..., time) -> (..., 1, n_mels, frames)``."""
+        to_db = self.to_db
+        return Fn.amplitude_to_db(self.mel(waveform), to_db.multiplier, to_db.amin, to_db.ref)
+
+    def window_part(self, frames: torch.Tensor) -> torch.Tensor:
+        """The floor ``top_db`` below the window's peak."""
+        return frames if self.to_db.top_db is None else Fn.floor_db(frames, self.to_db.top_db)
+
 
 class MFCC(FrontendLayer):
     """Mel-frequency cepstral coefficients, optionally with deltas as extra channels.
@@ -313,12 +322,23 @@ class MFCC(FrontendLayer):
         return FrameGeometry(mel.window + 2 * reach, mel.hop, mel.center, mel.pad) if reach else mel
 
     @property
+    def frame_geometry(self) -> FrameGeometry:
+        return self.mel.geometry
+
+    @property
     def needs_whole_clip(self) -> bool:
         return not self.log_mels and self.to_db.needs_whole_clip
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """``(..., time) -> (..., 1 + deltas, n_mfcc, frames)``."""
-        mel = self.mel(waveform)
+        return self.window_part(self.frame_part(waveform))
+
+    def frame_part(self, waveform: torch.Tensor) -> torch.Tensor:
+        """The mel power spectrogram ``(..., 1, n_mels, frames)``; the log, floor, DCT and deltas work per window."""
+        return self.mel(waveform)
+
+    def window_part(self, mel: torch.Tensor) -> torch.Tensor:
+        """Mel power ``(..., 1, n_mels, frames)`` -> ``(..., 1 + deltas, n_mfcc, frames)``."""
         mel = torch.log(mel + 1e-6) if self.log_mels else self.to_db(mel)
         mfcc = Fn.apply_over_freq(mel, self.dct)  # (..., 1, n_mfcc, frames)
         channels = [mfcc]
