@@ -1,0 +1,148 @@
+"""`sonogram listen` end to end: a tiny keyword model trained for seconds on tone-burst "words" with a
+`_silence_` and an `_unknown_` class finds the words of a long stream at the right times, from a file
+and from a pipe, and stays quiet on noise alone."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+RATE = 8000
+WORDS = ("high", "low", "_unknown_")  # "words" of different shapes: a harmonic pair, a chirp, three blips
+
+
+def _noise(rng: np.random.Generator, n: int, level: float) -> np.ndarray:
+    white = rng.standard_normal(n)
+    colour = rng.choice(["white", "brown"])
+    noise = np.cumsum(white) if colour == "brown" else white
+    noise = noise - np.convolve(noise, np.ones(200) / 200, mode="same") if colour == "brown" else noise
+    return (level * noise / (noise.std() + 1e-12)).astype(np.float32)
+
+
+def _burst(rng: np.random.Generator, word: str, seconds: float = 0.35) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    f = rng.uniform(0.95, 1.05)
+    if word == "high":
+        wave = np.sin(2 * np.pi * 1500 * f * t) + 0.7 * np.sin(2 * np.pi * 3000 * f * t)
+    elif word == "low":
+        wave = np.sin(2 * np.pi * f * (300 * t + 0.5 * 1200 / seconds * t ** 2))  # 300 -> 1500 Hz
+    else:
+        wave = np.sin(2 * np.pi * 1000 * f * t) * ((t % 0.12) < 0.06)
+    return (rng.uniform(0.2, 0.6) * np.sin(np.pi * t / seconds) ** 2 * wave).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def kws_run(tmp_path_factory):
+    """A run trained on one-second clips: each word at a random place in noise, and noise alone as _silence_."""
+    from sonogram.engine.train import train_run
+    from sonogram.recipe import recipe_from_dict
+
+    root = tmp_path_factory.mktemp("kws")
+    rng = np.random.default_rng(0)
+    for label in [*WORDS, "_silence_"]:
+        for speaker in range(6):
+            for take in range(8):
+                clip = _noise(rng, RATE, rng.uniform(0.002, 0.05))
+                if label != "_silence_":
+                    burst = _burst(rng, label)
+                    at = int(rng.integers(-len(burst) // 3, RATE - 2 * len(burst) // 3))  # some cut by the edges
+                    clip[max(at, 0):at + len(burst)] += burst[max(-at, 0):RATE - at]
+                path = root / "corpus" / label / f"s{speaker}_nohash_{take}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                soundfile.write(path, clip, RATE)
+    recipe = recipe_from_dict({
+        "seed": 0,
+        "dataset": {"name": "folder", "options": {"path": str(root / "corpus")}, "split": "kfold", "data_root": str(root)},
+        "design": {"sample_rate": RATE, "num_samples": RATE,
+                   "frontend": [{"name": "log_mel", "n_fft": 256, "hop_length": 80, "n_mels": 32}],
+                   "model": {"name": "cnn", "channels": [8, 16], "pooling": "max", "dropout": 0.0,
+                             "head_dropout": 0.0}},
+        "optim": {"lr": 0.01},
+        "train": {"epochs": 10, "batch_size": 16, "progress": False, "accelerator": "cpu"},
+    })
+    run = root / "run"
+    train_run(recipe, run)
+    return run
+
+
+def _long_stream(seed: int, words: list[tuple[str, float]], seconds: float) -> tuple[np.ndarray, list]:
+    """Noise for ``seconds`` with each ``(word, start)`` burst added; returns the stream and (word, start, end)."""
+    rng = np.random.default_rng(seed)
+    x = _noise(rng, int(seconds * RATE), 0.01)
+    events = []
+    for word, start in words:
+        burst = _burst(rng, word)
+        at = int(start * RATE)
+        x[at:at + len(burst)] += burst
+        events.append((word, start, start + len(burst) / RATE))
+    return x, events
+
+
+def _listen(*args: str, stdin: bytes | None = None) -> tuple[list[dict], str]:
+    done = subprocess.run([sys.executable, "-m", "sonogram", "listen", *args], input=stdin, capture_output=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    return [json.loads(line) for line in done.stdout.decode().splitlines()], done.stderr.decode()
+
+
+@pytest.mark.slow
+def test_a_stream_of_known_words_gives_those_words_at_the_right_times(kws_run, tmp_path):
+    x, events = _long_stream(1, [("high", 2.0), ("_unknown_", 4.5), ("low", 7.0), ("high", 10.0)], 13.0)
+    soundfile.write(tmp_path / "long.wav", x, RATE)
+    detections, log = _listen(str(kws_run), str(tmp_path / "long.wav"))
+    assert "frames engine" in log and "real-time factor" in log
+    assert [d["label"] for d in detections] == ["high", "low", "high"]
+    targets = [e for e in events if e[0] != "_unknown_"]
+    for detection, (word, start, end) in zip(detections, targets):
+        assert start < detection["end"] <= end + 1.0  # made while the word was in the window, within a second
+        assert detection["end"] - detection["start"] == pytest.approx(1.0) and 0.8 <= detection["score"] <= 1
+
+
+@pytest.mark.slow
+def test_standard_input_as_wav_or_raw_pcm_gives_the_same_detections_as_the_file(kws_run, tmp_path):
+    x, _ = _long_stream(2, [("low", 1.5), ("high", 4.0)], 6.0)
+    soundfile.write(tmp_path / "a.wav", x, RATE)
+    from_file, _ = _listen(str(kws_run), str(tmp_path / "a.wav"))
+    from_wav, _ = _listen(str(kws_run), "-", stdin=(tmp_path / "a.wav").read_bytes())
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+    from_raw, _ = _listen(str(kws_run), "-", "--rate", str(RATE), "--format", "s16le", stdin=pcm)
+    assert [d["label"] for d in from_file] == ["low", "high"]
+    assert from_wav == from_file and [d["label"] for d in from_raw] == ["low", "high"]
+    # At 16 kHz the same audio is resampled to the model's rate as it arrives: the same words, same times.
+    import soxr
+
+    soundfile.write(tmp_path / "b.wav", soxr.resample(x, RATE, 16000), 16000)
+    resampled, log = _listen(str(kws_run), str(tmp_path / "b.wav"))
+    assert "16000 Hz -> 8000 Hz" in log
+    assert [(d["label"], d["end"]) for d in resampled] == [(d["label"], d["end"]) for d in from_file]
+
+
+@pytest.mark.slow
+def test_noise_alone_gives_no_detection_at_the_default_threshold(kws_run, tmp_path):
+    rng = np.random.default_rng(3)
+    x = np.concatenate([_noise(rng, 5 * RATE, level) for level in (0.003, 0.03, 0.1)])
+    soundfile.write(tmp_path / "noise.wav", x, RATE)
+    detections, log = _listen(str(kws_run), str(tmp_path / "noise.wav"), "--frames")
+    frames = [d for d in detections if "time" in d]
+    assert not [d for d in detections if "label" in d] and "0 detections in 15.0 s" in log
+    # Windows end every 0.1 s from 1 s to 15 s, and on through the half-second of silence that ends a stream.
+    assert [f["time"] for f in frames] == [round(1 + 0.1 * i, 3) for i in range(146)]
+    assert set(frames[0]["probabilities"]) == {*WORDS, "_silence_"}
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give one source"), (["x.wav", "--mic"], "give one source"),
+    (["x.wav", "--rate", "8000"], "describe raw PCM on standard input"),
+    (["x.wav", "--threshold", "2"], "threshold must be a number in (0, 1]"),
+    (["x.wav", "--class-threshold", "yes"], "expected LABEL=P"),
+    (["missing.wav"], "missing.wav: file not found"),
+])
+def test_bad_listen_arguments_are_one_clear_line(finished_tiny_run, tmp_path, args, message):
+    args = [str(tmp_path / a) if a.endswith(".wav") else a for a in args]
+    done = subprocess.run([sys.executable, "-m", "sonogram", "listen", str(finished_tiny_run), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and message in done.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in done.stderr
