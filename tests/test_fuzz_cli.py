@@ -96,6 +96,29 @@ predict {DIR} {WAV}
 predict '' {WAV}
 predict {RUN} ''
 predict {RUN}
+listen
+listen {RUN}
+listen {RUN} ''
+listen {RUN} {MISSING}
+listen {RUN} {BAD}
+listen {RUN} {FILE}
+listen {RUN} {DIR}
+listen {MISSING} {WAV}
+listen {DIR} {WAV}
+listen {RUN} {WAV} --mic
+listen {RUN} --mic --device 9999
+listen {RUN} {WAV} --hop 0
+listen {RUN} {WAV} --hop nan
+listen {RUN} {WAV} --threshold nan
+listen {RUN} {WAV} --threshold 0
+listen {RUN} {WAV} --smooth -1
+listen {RUN} {WAV} --refractory inf
+listen {RUN} {WAV} --class-threshold 3=2
+listen {RUN} {WAV} --class-threshold nine=0.5
+listen {RUN} {WAV} --rate 8000
+listen {RUN} - --rate 0
+listen {RUN} - --rate 8000 --channels 0
+listen {RUN} {WAV} --engine frames --engine bogus
 recipes --bogus
 lr-find {MISSING}
 lr-find {RECIPE} --steps 0

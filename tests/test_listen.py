@@ -48,7 +48,7 @@ def kws_run(tmp_path_factory):
                 clip = _noise(rng, RATE, rng.uniform(0.002, 0.05))
                 if label != "_silence_":
                     burst = _burst(rng, label)
-                    at = int(rng.integers(-len(burst) // 3, RATE - 2 * len(burst) // 3))  # some cut by the edges
+                    at = int(rng.integers(-len(burst) // 8, RATE - 7 * len(burst) // 8))  # some cut by the edges
                     clip[max(at, 0):at + len(burst)] += burst[max(-at, 0):RATE - at]
                 path = root / "corpus" / label / f"s{speaker}_nohash_{take}.wav"
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +118,25 @@ def test_standard_input_as_wav_or_raw_pcm_gives_the_same_detections_as_the_file(
     resampled, log = _listen(str(kws_run), str(tmp_path / "b.wav"))
     assert "16000 Hz -> 8000 Hz" in log
     assert [(d["label"], d["end"]) for d in resampled] == [(d["label"], d["end"]) for d in from_file]
+
+
+@pytest.mark.slow
+def test_the_frames_plot_and_the_try_page_mark_the_detections(kws_run, tmp_path):
+    from sonogram.reports import plots
+    from sonogram.service.clips import try_file
+    from sonogram.service.prediction import frame_probabilities
+
+    x, _ = _long_stream(4, [("low", 1.0), ("high", 3.5)], 5.0)
+    soundfile.write(tmp_path / "two.wav", x, RATE)
+    panel = frame_probabilities([kws_run], tmp_path / "two.wav", 0.05).panels[0]
+    assert [d.label for d in panel.detections] == ["low", "high"]
+    assert [d.label for d in try_file(kws_run, tmp_path / "two.wav").detections] == ["low", "high"]
+    fig = plots.plot_frames([panel.plotted()], x, RATE, "two.wav")
+    assert fig.axes[0].get_title().endswith("heard: low high")
+    assert [t.get_text().strip() for t in fig.axes[0].get_legend().get_texts()] == sorted([*WORDS, "_silence_"])
+    assert [t.get_text() for t in fig.axes[-1].texts] == [f"{d.label} {d.score:.2f}" for d in panel.detections]
+    plots.save(fig, tmp_path / "frames.png")
+    assert (tmp_path / "frames.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow

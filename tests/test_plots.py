@@ -118,11 +118,11 @@ def test_frames_work_for_any_model(tiny_runs, tone_file):
         times, probabilities = Predictor.from_run(run).frame_probabilities(waveform, hop_seconds=0.05)
         assert probabilities.shape == (len(times), 10) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
         assert times[0] == 0 and times[-1] <= len(waveform) / 8000
-        panels.append((run.name, times, probabilities, [str(d) for d in range(10)]))
+        panels.append((run.name, times, probabilities, [str(d) for d in range(10)], []))
     fig = plots.plot_frames(panels, waveform, 8000, "two digits")
     assert len(fig.axes) == 3 and fig.axes[-1].get_xlabel() == "time (s)"
     # the file says 2 (0-0.4 s) then 7 (0.6-1.0 s): windows centred on each word see exactly a training-like clip
-    for name, times, probabilities, _ in panels:
+    for name, times, probabilities, _, _ in panels:
         at = lambda t: probabilities[np.abs(times - t).argmin()].argmax()  # noqa: E731
         assert (at(0.2), at(0.8)) == (2, 7), name
 

@@ -335,34 +335,30 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from sonogram.errors import ConfigError
     from sonogram.inference.detection import DetectorConfig
     from sonogram.inference.sources import FileSource, MicrophoneSource, StreamSource
-    from sonogram.service.listening import listen
+    from sonogram.service.listening import listen, open_stream
 
     if (args.source is None) == (not args.mic):
         raise ConfigError("give one source: an audio file, - for standard input, or --mic")
     if args.source != "-" and (args.rate is not None or args.channels != 1 or args.sample_format != "s16le"):
         raise ConfigError("--rate, --format and --channels describe raw PCM on standard input (SOURCE -)")
     config = DetectorConfig(args.threshold, dict(args.class_threshold), args.smooth, args.refractory)
+    stream, detector = open_stream(args.run_dir, args.hop, args.engine, config)  # the model before any audio
     if args.mic:
         source = MicrophoneSource(16000, args.device)  # resampled to the model's rate as it arrives
     elif args.source == "-":
         source = StreamSource(sys.stdin.buffer, args.rate, args.sample_format, args.channels)
     else:
         source = FileSource(args.source)
-    labels: list[str] = []
-
-    def started(stream) -> None:
-        labels.extend(stream.labels)
-        print(f"sonogram listen: {source.name} at {source.sample_rate} Hz -> {stream.sample_rate} Hz, "
-              f"{stream.engine} engine, {stream.window_seconds:g} s window every {stream.hop_seconds:g} s",
-              file=sys.stderr, flush=True)
+    print(f"sonogram listen: {source.name} at {source.sample_rate} Hz -> {stream.sample_rate} Hz, "
+          f"{stream.engine} engine, {stream.window_seconds:g} s window every {stream.hop_seconds:g} s",
+          file=sys.stderr, flush=True)
 
     def window(time: float, probabilities) -> None:
         print(json.dumps({"time": round(time, 3), "probabilities": {label: round(float(p), 4) for label, p in
-                                                                    zip(labels, probabilities)}}), flush=True)
+                                                                    zip(stream.labels, probabilities)}}), flush=True)
 
-    summary = listen(args.run_dir, source, config, args.hop, args.engine,
-                     on_detection=lambda d: print(json.dumps(d.as_json()), flush=True),
-                     on_window=window if args.frames else None, on_start=started)
+    summary = listen(stream, detector, source, on_detection=lambda d: print(json.dumps(d.as_json()), flush=True),
+                     on_window=window if args.frames else None)
     if summary.note:
         print(f"sonogram listen: note: {summary.note}", file=sys.stderr)
     print(f"sonogram listen: {summary.detections} detection{'s' * (summary.detections != 1)} in "
@@ -549,7 +545,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
         *runs, file = args.runs
         comparison = frame_probabilities(runs, file, args.hop)
-        panels = [(p.name, p.times, p.probabilities, p.labels) for p in comparison.panels]
+        panels = [p.plotted() for p in comparison.panels]
         plots.save(plots.plot_frames(panels, comparison.waveform, comparison.sample_rate, Path(file).name), out)
     print(out)
     return 0

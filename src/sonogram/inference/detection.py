@@ -131,3 +131,22 @@ class Detector:
                                             self.labels[self.targets[best]], float(mean[best])))
                 self._quiet_until = t + self.config.refractory
         return detections
+
+
+def detect_along(labels: list[str], centres: np.ndarray, probabilities: np.ndarray, window_seconds: float,
+                 config: DetectorConfig | None = None) -> list[Detection]:
+    """Detections from the posteriors of windows centred at ``centres`` ``(windows,)`` (evenly spaced, as
+    :meth:`~sonogram.inference.predictor.Predictor.frame_probabilities` gives them) along a file.
+
+    As in ``sonogram listen``, windows start where the audio does (those reaching before it, into
+    padding, are skipped) and run on past its end into half a window of padding. A model without
+    background classes gives none: it names a word everywhere, so its "detections" would mark every
+    second of the file.
+    """
+    centres = np.asarray(centres, dtype=np.float64)
+    inside = centres >= window_seconds / 2 - 1e-9
+    if not any(label in BACKGROUND for label in labels) or not inside.any():
+        return []
+    hop = float(centres[1] - centres[0]) if len(centres) > 1 else window_seconds
+    detector = Detector(labels, config or DetectorConfig(), hop, window_seconds)
+    return detector.update(centres[inside] + window_seconds / 2, np.asarray(probabilities)[inside])

@@ -206,25 +206,34 @@ def plot_confusion(metrics: dict, parts: tuple[str, ...] = ("train", "val", "tes
     return fig
 
 
-def plot_frames(panels: list[tuple[str, np.ndarray, np.ndarray, list[str]]], waveform: np.ndarray,
-                sample_rate: int, title: str = "") -> Figure:
-    """Stacked class probabilities along a file, one panel per run, the waveform below on the same time axis.
+def plot_frames(panels: list[tuple], waveform: np.ndarray, sample_rate: int, title: str = "") -> Figure:
+    """Stacked class probabilities along a file, one panel per run, the waveform below on the same time axis,
+    with each detected keyword marked over its window in its class's colour.
 
     Args:
-        panels: ``(name, times (positions,), probabilities (positions, classes), labels)`` per run.
+        panels: ``(name, times (positions,), probabilities (positions, classes), labels, detections)`` per
+            run; ``detections`` are :class:`~sonogram.inference.detection.Detection` s (may be empty).
     """
     fig, axes = plt.subplots(len(panels) + 1, 1, figsize=(10, 2.4 * (len(panels) + 1)), sharex=True,
                              gridspec_kw={"height_ratios": [2] * len(panels) + [1]})
     colours = plt.get_cmap("tab20" if max(len(p[3]) for p in panels) > 10 else "tab10")
     duration = len(waveform) / sample_rate
-    for ax, (name, times, probabilities, labels) in zip(axes, panels):
+    for ax, (name, times, probabilities, labels, detections) in zip(axes, panels):
         if times[-1] < duration:  # the last window's answer holds to the end of the file: no blank band
             times, probabilities = np.append(times, duration), np.vstack([probabilities, probabilities[-1:]])
-        ax.stackplot(times, probabilities.T, labels=labels, colors=[colours(i) for i in range(len(labels))],
+        shown = [f" {label}" if label.startswith("_") else label for label in labels]  # legends hide "_..." labels
+        ax.stackplot(times, probabilities.T, labels=shown, colors=[colours(i) for i in range(len(labels))],
                      step="mid")
         top = labels[int(probabilities.mean(axis=0).argmax())]
-        ax.set(ylabel="probability", ylim=(0, 1), title=f"{name}: most probable over the file '{top}'")
+        heard = f"; heard: {' '.join(d.label for d in detections)}" if detections else ""
+        ax.set(ylabel="probability", ylim=(0, 1), title=f"{name}: most probable over the file '{top}'{heard}")
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, ncol=1 + len(labels) // 13)
+        for d in detections:
+            colour = colours(labels.index(d.label))
+            axes[-1].axvspan(d.start, d.end, color=colour, alpha=0.25, lw=0)
+            axes[-1].axvline(d.end, color=colour, lw=1.2)
+            axes[-1].annotate(f"{d.label} {d.score:.2f}", (d.end, 1.0), xycoords=("data", "axes fraction"),
+                              ha="right", va="bottom", fontsize=8, color=colour, fontweight="bold")
     plot_waveform(waveform, sample_rate, ax=axes[-1])
     fig.suptitle(title)
     fig.tight_layout()

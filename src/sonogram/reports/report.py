@@ -73,6 +73,7 @@ def frame_examples(run: Run, count: int = 2) -> list[tuple[str, str, str]]:
     Returns ``(caption, image html, plot file name)``; empty when the dataset is not reachable here.
     """
     from sonogram.data.loaders import prepare_fold
+    from sonogram.inference.detection import detect_along
     from sonogram.inference.predictor import Predictor
 
     recipe = run.recipe()
@@ -93,9 +94,10 @@ def frame_examples(run: Run, count: int = 2) -> list[tuple[str, str, str]]:
         clip = data.corpus.clips[test[i]]
         waveform, _ = load(clip.path, predictor.sample_rate, start=clip.start, duration=clip.duration)
         times, probabilities = predictor.frame_probabilities(waveform)
+        detections = detect_along(predictor.labels, times, probabilities, predictor.num_samples / predictor.sample_rate)
         caption = (f"{kind}: {Path(clip.path).name} (speaker {clip.speaker}) is '{clip.label}', "
                    f"predicted '{predictor.labels[predicted[i]]}'")
-        fig = plots.plot_frames([(run.path.name, times, probabilities, predictor.labels)], waveform,
+        fig = plots.plot_frames([(run.path.name, times, probabilities, predictor.labels, detections)], waveform,
                                 predictor.sample_rate, caption)
         name = f"frames_{kind}_{Path(clip.path).stem}.png"
         examples.append((caption, embed(fig, run.plots_dir / name), name))

@@ -13,6 +13,7 @@ from sonogram.audio import fix_length, load
 from sonogram.config import from_dict
 from sonogram.data import load_dataset, resolve_data_root
 from sonogram.errors import DatasetError
+from sonogram.inference.detection import Detection, detect_along
 from sonogram.inference.predictor import Prediction, Predictor
 from sonogram.network.design import DesignConfig, build_frontend
 
@@ -31,8 +32,8 @@ class ClipView:
 @dataclass
 class TryResult:
     """A run's answer for one file: the prediction, the file ``waveform (time,)`` at the network's rate,
-    the ``features (C, F, T)`` the network saw, and per-window probabilities ``times (positions,)``,
-    ``frames (positions, classes)`` along the file."""
+    the ``features (C, F, T)`` the network saw, per-window probabilities ``times (positions,)``,
+    ``frames (positions, classes)`` along the file, and the keywords detected along it."""
 
     prediction: Prediction
     labels: list[str]
@@ -41,6 +42,7 @@ class TryResult:
     features: np.ndarray
     times: np.ndarray
     frames: np.ndarray
+    detections: list[Detection]
 
 
 @dataclass
@@ -90,7 +92,8 @@ def try_file(run: str | os.PathLike | Predictor, path: str | os.PathLike, hop_se
     batch = torch.from_numpy(clip[None]).to(predictor.device)
     features = predictor.network.features(batch)[0].cpu().numpy()
     times, frames = predictor.frame_probabilities(waveform, hop_seconds)
-    return TryResult(prediction, predictor.labels, waveform, rate, features, times, frames)
+    detections = detect_along(predictor.labels, times, frames, predictor.num_samples / predictor.sample_rate)
+    return TryResult(prediction, predictor.labels, waveform, rate, features, times, frames, detections)
 
 
 def project(name: str, design: dict | DesignConfig, options: dict | None = None,

@@ -2,7 +2,8 @@
 window by window, turned into detections.
 
 Example:
-    >>> summary = listen("runs/kws", FileSource("long.wav"), on_detection=print)  # doctest: +SKIP
+    >>> stream, detector = open_stream("runs/kws")  # doctest: +SKIP
+    >>> summary = listen(stream, detector, FileSource("long.wav"), on_detection=print)  # doctest: +SKIP
     Detection(start=2.1, end=3.1, label='yes', score=0.93)
 """
 
@@ -52,18 +53,14 @@ def background_note(labels: list[str]) -> str | None:
             "silence included; train a recipe with them (e.g. fsdd_kws or speech_commands_test)")
 
 
-def listen(model: str | os.PathLike, source, detector: DetectorConfig | None = None, hop_seconds: float = 0.1,
-           engine: str = "auto", on_detection: Callable[[Detection], None] = lambda d: None,
-           on_window: Callable[[float, np.ndarray], None] | None = None,
-           on_start: Callable[[StreamingClassifier], None] | None = None) -> ListenSummary:
-    """Stream ``source`` (see :mod:`sonogram.inference.sources`) through ``model`` to its end, or until
-    Ctrl-C (the summary is still returned); call ``on_detection`` as each keyword is detected and
-    ``on_window(time, probabilities)`` for each window's posteriors."""
+def listen(stream: StreamingClassifier, detector: Detector, source,
+           on_detection: Callable[[Detection], None] = lambda d: None,
+           on_window: Callable[[float, np.ndarray], None] | None = None) -> ListenSummary:
+    """Stream ``source`` (see :mod:`sonogram.inference.sources`) through an :func:`open_stream` pair to its
+    end, or until Ctrl-C (the summary is still returned); call ``on_detection`` as each keyword is
+    detected and ``on_window(time, probabilities)`` for each window's posteriors."""
     import soxr
 
-    stream, detector_ = open_stream(model, hop_seconds, engine, detector)
-    if on_start is not None:
-        on_start(stream)
     resampler = None if source.sample_rate == stream.sample_rate else \
         soxr.ResampleStream(source.sample_rate, stream.sample_rate, 1, dtype="float32", quality="HQ")
     count = heard = 0
@@ -73,14 +70,14 @@ def listen(model: str | os.PathLike, source, detector: DetectorConfig | None = N
         if resampler is not None:
             samples = resampler.resample_chunk(samples, last=last)
         heard += len(samples)
-        times, probabilities = stream.finish() if last and not len(samples) else stream.push(samples)
-        if last and len(samples):
+        times, probabilities = stream.push(samples)
+        if last:
             more_times, more = stream.finish()
             times, probabilities = np.concatenate([times, more_times]), np.vstack([probabilities, more])
         if on_window is not None:
             for t, p in zip(times, probabilities):
                 on_window(float(t), p)
-        for detection in detector_.update(times, probabilities):
+        for detection in detector.update(times, probabilities):
             count += 1
             on_detection(detection)
 
@@ -90,6 +87,6 @@ def listen(model: str | os.PathLike, source, detector: DetectorConfig | None = N
         feed(np.zeros(0, np.float32), last=True)
     except KeyboardInterrupt:
         pass
-    return ListenSummary(source.name, heard / stream.sample_rate, count, stream.engine,
-                         stream.hop_seconds, stream.window_seconds, stream.windows_scored, stream.real_time_factor,
+    return ListenSummary(source.name, heard / stream.sample_rate, count, stream.engine, stream.hop_seconds,
+                         stream.window_seconds, stream.windows_scored, stream.real_time_factor,
                          background_note(stream.labels) or stream.note)

@@ -12,6 +12,7 @@ import numpy as np
 
 from sonogram.audio import load
 from sonogram.errors import AudioError, ConfigError
+from sonogram.inference.detection import Detection, detect_along
 from sonogram.inference.prediction import Prediction
 
 
@@ -38,13 +39,18 @@ def predict_files(model: str | os.PathLike, paths: Sequence[str | os.PathLike], 
 
 @dataclass
 class FramePanel:
-    """One run's per-frame answer along a file: window centre times ``(positions,)`` in seconds and
-    probabilities ``(positions, classes)``."""
+    """One run's per-frame answer along a file: window centre times ``(positions,)`` in seconds,
+    probabilities ``(positions, classes)`` and the keywords detected (for models with background classes)."""
 
     name: str
     labels: list[str]
     times: np.ndarray
     probabilities: np.ndarray
+    detections: list[Detection]
+
+    def plotted(self) -> tuple:
+        """The panel as :func:`sonogram.reports.plots.plot_frames` takes it."""
+        return self.name, self.times, self.probabilities, self.labels, self.detections
 
 
 @dataclass
@@ -68,6 +74,9 @@ def frame_probabilities(runs: Sequence[str | os.PathLike], file: str | os.PathLi
             raise ConfigError(f"{run} works at {predictor.sample_rate} Hz but {runs[0]} at {rate} Hz; "
                               "compare runs with the same rate")
     waveform, _ = load(file, rate)
-    panels = [FramePanel(Path(run).name, p.labels, *p.frame_probabilities(waveform, hop_seconds))
-              for run, p in zip(runs, predictors)]
+    panels = []
+    for run, predictor in zip(runs, predictors):
+        times, probabilities = predictor.frame_probabilities(waveform, hop_seconds)
+        detections = detect_along(predictor.labels, times, probabilities, predictor.num_samples / rate)
+        panels.append(FramePanel(Path(run).name, predictor.labels, times, probabilities, detections))
     return FrameComparison(waveform, rate, panels)

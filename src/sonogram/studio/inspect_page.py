@@ -90,5 +90,5 @@ def frames_view(first: str | None, second: str | None, audio: str | None, hop: f
         raise AudioError("upload a file to draw per-frame predictions along")
     runs = [first] + ([second] if second and second != first else [])
     comparison = frame_probabilities(runs, audio, hop or 0.05)
-    panels = [(p.name, p.times, p.probabilities, p.labels) for p in comparison.panels]
+    panels = [p.plotted() for p in comparison.panels]
     return released(plot_frames(panels, comparison.waveform, comparison.sample_rate, title=Path(audio).name)), ""

@@ -41,8 +41,11 @@ def predict(run: str | None, audio: str | None):
         raise AudioError("upload a file or record a clip first")
     result = try_file(run, audio)
     p = result.prediction
-    frames = plot_frames([(Path(run).name, result.times, result.frames, result.labels)], result.waveform,
-                         result.sample_rate, title=f"predicted '{p.label}'")
+    panel = (Path(run).name, result.times, result.frames, result.labels, result.detections)
+    frames = plot_frames([panel], result.waveform, result.sample_rate, title=f"predicted '{p.label}'")
     note = f"predicted **{p.label}** ({p.score:.1%})" + (f" — {p.note}" if p.note else "")
+    if result.detections:
+        note += "; heard along the file: " + ", ".join(f"**{d.label}** at {d.start:.1f}-{d.end:.1f} s"
+                                                      for d in result.detections)
     return (p.probabilities, released(frames), released(plot_features(result.features, "network input")),
             note)
