@@ -33,7 +33,7 @@ def _data_root(p: argparse.ArgumentParser) -> None:
 
 def _datasets_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", help="show one dataset in detail: classes, speakers, splits (fsdd, "
-                                            "speech_commands, speech_commands_test, audiomnist, folder)")
+                                            "speech_commands, speech_commands_test, audiomnist, folder, multi)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="loader option for NAME, e.g. task=12 or version=v0.01 (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
@@ -72,6 +72,10 @@ def _show_dataset(summary: dict, as_json: bool) -> int:
     print(f"{summary['name']}: {summary['clips']} clips, {summary['classes']} classes, "
           f"{summary['speakers']} speakers, {summary['sample_rate']} Hz")
     print("clips per class: " + ", ".join(f"{label}={n}" for label, n in summary["per_class"].items()))
+    for source in summary.get("sources", []):  # a multi dataset
+        print(f"source {source['name']} ({source['role']}): {source['clips']:,} clips ({source['dropped']:,} "
+              f"dropped), {source['speakers']} speakers, {source['sample_rate']} Hz, speaker space "
+              f"{source['speaker_space']!r}")
     for protocol, folds in summary["splits"].items():
         disjoint = "speaker-disjoint" if protocol in summary["speaker_disjoint"] else "speakers shared by design"
         print(f"split {protocol!r} ({len(folds)} fold{'s' * (len(folds) > 1)}, {disjoint}):")
