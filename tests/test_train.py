@@ -267,6 +267,8 @@ def all_layouts(tmp_path_factory) -> Path:
     synth.write_speech_commands_test_set(root, [f"t{i:02d}" for i in range(10)], silences=5, unknown_words=[
         "bed", "cat", "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
     synth.write_audiomnist(root, seconds=0.1)
+    synth.write_folder(root / "synth_digits", ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                                               "nine"], [f"v{i:03d}-en-us-m1" for i in range(3)], seconds=0.2)
     return root
 
 

@@ -119,3 +119,14 @@ def write_audiomnist(root: Path, speakers: Sequence[int] = range(1, 61), takes: 
                 _write(data / sid / f"{d}_{sid}_{k}.wav", tone_clip(d, i, 48000, seconds, rng), 48000)
     (data / "audioMNIST_meta.txt").write_text(json.dumps(meta, indent=4))
     return data
+
+
+def write_folder(folder: Path, words: Sequence[str], speakers: Sequence[str], takes: int = 1, rate: int = 16000,
+                 seconds: float = 0.5, seed: int = 0) -> Path:
+    """A folder corpus as ``sonogram synth`` writes it: ``folder/{word}/{speaker}_nohash_{take}.wav``."""
+    rng = np.random.default_rng(seed)
+    for w, word in enumerate(words):
+        for i, speaker in enumerate(speakers):
+            for k in range(takes):
+                _write(folder / word / f"{speaker}_nohash_{k}.wav", tone_clip(w, i, rate, seconds, rng), rate)
+    return folder
