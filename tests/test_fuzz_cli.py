@@ -137,6 +137,20 @@ report ''
 report {BAD}
 report {RUN} {RUN} --out {DIR}
 report {RUN} {RUN} --out ''
+synth
+synth yes
+synth ../yes --out {OUT}
+synth '' --out {OUT}
+synth {BAD} --out {OUT}
+synth yes --out ''
+synth yes --out {FILE}
+synth yes --out {DIR}
+synth yes --out {OUT} --voices 0
+synth yes --out {OUT} --takes -1
+synth yes --out {OUT} --rate nan
+synth yes --out {OUT} --rate 10
+synth yes --out {OUT} --seed -1
+synth yes --out {OUT} --languages xx
 experiments learn-stft --clips 0
 experiments learn-stft --clips 100000000
 experiments learn-stft --epochs -1
@@ -274,8 +288,9 @@ def test_predict_names_each_unreadable_file_and_exits_1(case, places, capsys):
     assert len(err.strip().splitlines()) == 1 and err.startswith("sonogram predict: error: ")
 
 
-TEMPLATES = [[name] for name in COMMANDS if name not in ("plot", "experiments")] + \
-            [["plot", kind] for kind in PLOT_KINDS] + [["experiments", "learn-stft"]]
+TEMPLATES = [[name] for name in COMMANDS if name not in ("plot", "experiments", "synth")] + \
+            [["plot", kind] for kind in PLOT_KINDS] + [["experiments", "learn-stft"]] + \
+            [["synth", "--voices", "0"]]  # "nan" and "inf" are words: without --voices 0 a line could succeed
 HOSTILE = st.sampled_from(["{MISSING}", "{DIR}", "{FILE}", "{BAD}", "''", "0", "-1", "nan", "inf", "1e308",
                            "--bogus", "--out", "--set", "--resume", "--n-fft", "--hop", "--steps", "--seed",
                            "--data-root", "-", "\udcff"])

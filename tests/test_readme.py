@@ -65,6 +65,8 @@ def test_readme_shell_examples_run(scratch, monkeypatch, capsys):
     monkeypatch.chdir(scratch)
     monkeypatch.setenv("SONOGRAM_DATA", str(scratch / "data"))
     for command in shell_commands():
+        if "my_words" in command and shutil.which("espeak-ng") is None:  # sonogram synth's example
+            continue
         if command.startswith("sonogram plot curves") and not Path("runs/a").exists():
             shutil.copytree("runs/fsdd", "runs/a")
             shutil.copytree("runs/short", "runs/b")

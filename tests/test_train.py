@@ -264,8 +264,11 @@ def all_layouts(tmp_path_factory) -> Path:
     synth.write_fsdd(root, speakers=("ann", "bob", "cy", "dee", "eve", "fay"), takes=6, seconds=0.2)
     synth.write_speech_commands(root, "v0.02", KEYWORDS + ["bed", "cat"], [f"s{i:02d}" for i in range(12)],
                                 seconds=0.2, noise_seconds=12.0)
-    synth.write_speech_commands_test_set(root, [f"t{i:02d}" for i in range(10)], silences=5)
+    synth.write_speech_commands_test_set(root, [f"t{i:02d}" for i in range(10)], silences=5, unknown_words=[
+        "bed", "cat", "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
     synth.write_audiomnist(root, seconds=0.1)
+    synth.write_folder(root / "synth_digits", ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                                               "nine"], [f"v{i:03d}-en-us-m1" for i in range(3)], seconds=0.2)
     return root
 
 

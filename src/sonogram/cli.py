@@ -33,7 +33,7 @@ def _data_root(p: argparse.ArgumentParser) -> None:
 
 def _datasets_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", help="show one dataset in detail: classes, speakers, splits (fsdd, "
-                                            "speech_commands, speech_commands_test, audiomnist, folder)")
+                                            "speech_commands, speech_commands_test, audiomnist, folder, multi)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="loader option for NAME, e.g. task=12 or version=v0.01 (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
@@ -72,6 +72,10 @@ def _show_dataset(summary: dict, as_json: bool) -> int:
     print(f"{summary['name']}: {summary['clips']} clips, {summary['classes']} classes, "
           f"{summary['speakers']} speakers, {summary['sample_rate']} Hz")
     print("clips per class: " + ", ".join(f"{label}={n}" for label, n in summary["per_class"].items()))
+    for source in summary.get("sources", []):  # a multi dataset
+        print(f"source {source['name']} ({source['role']}): {source['clips']:,} clips ({source['dropped']:,} "
+              f"dropped), {source['speakers']} speakers, {source['sample_rate']} Hz, speaker space "
+              f"{source['speaker_space']!r}")
     for protocol, folds in summary["splits"].items():
         disjoint = "speaker-disjoint" if protocol in summary["speaker_disjoint"] else "speakers shared by design"
         print(f"split {protocol!r} ({len(folds)} fold{'s' * (len(folds) > 1)}, {disjoint}):")
@@ -93,6 +97,43 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     print(download(args.source, args.data_root))
     return 0
+
+
+# --- synth (issue 15): parse, call sonogram.service.datasets.synthesise, print ---
+def _synth_args(p: argparse.ArgumentParser) -> None:
+    from sonogram.data.speech_synth import ENGLISH
+
+    p.add_argument("words", nargs="+", metavar="WORD", help="words to speak, one class folder each (letters only)")
+    p.add_argument("--out", required=True, help="folder to write (refused if it exists and is not empty)")
+    p.add_argument("--voices", type=int, default=40, help="synthetic speakers (default 40)")
+    p.add_argument("--takes", type=int, default=2, help="takes of each word per voice (default 2)")
+    p.add_argument("--rate", type=int, default=16000, help="sample rate in Hz (default 16000)")
+    p.add_argument("--languages", type=lambda text: [x for x in text.split(",") if x],
+                   help=f"comma-separated espeak-ng languages (default: the English accents {','.join(ENGLISH)})")
+    p.add_argument("--seed", type=int, default=0, help="seed for voices, pitch, speed and amplitude (default 0)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+@command("synth", "write a folder corpus of words spoken by many espeak-ng voices (one speaker per voice)",
+         _synth_args)
+def cmd_synth(args: argparse.Namespace) -> int:
+    from sonogram.service.datasets import synthesise
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            print(f"synth: {done}/{total} clips", file=sys.stderr, flush=True)
+
+    summary = synthesise(args.words, args.out, args.voices, args.takes, args.rate, args.languages, args.seed,
+                         args.force, progress)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['out']}: {summary['clips']} clips ({len(summary['words'])} words x {summary['voices']} "
+              f"voices x {summary['takes']} takes), {summary['rate']} Hz, {summary['seconds']:.0f} s of speech, "
+              f"espeak-ng {summary['espeak_ng']}")
+    return 0
+# --- end of synth ---
 
 
 def _design_args(p: argparse.ArgumentParser) -> None:
@@ -632,7 +673,7 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-POSITIONALS = ("recipe", "run_dir", "paths", "runs", "run", "file", "name", "source", "action", "kind")
+POSITIONALS = ("recipe", "run_dir", "paths", "runs", "run", "file", "name", "source", "action", "kind", "words")
 
 
 def _refuse_empty(args: argparse.Namespace) -> None:

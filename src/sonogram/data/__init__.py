@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from sonogram.data import audiomnist, folder, fsdd, speech_commands
+from sonogram.data import audiomnist, folder, fsdd, multi, speech_commands
 from sonogram.data.base import Clip, Corpus, DatasetError, Split, speaker_overlap
 from sonogram.data.cache import WaveformDataset, WaveformSpec, build_cache
 from sonogram.data.download import Source, download_and_extract
@@ -19,6 +19,7 @@ LOADERS: dict[str, Callable[..., Corpus]] = {
     "speech_commands_test": speech_commands.load_test_set,
     "audiomnist": audiomnist.load,
     "folder": folder.load,
+    "multi": multi.load,
 }
 
 __all__ = ["LOADERS", "Clip", "Corpus", "DatasetError", "Split", "WaveformDataset", "WaveformSpec",

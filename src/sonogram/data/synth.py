@@ -79,8 +79,10 @@ def write_speech_commands(root: Path, version: str, words: Sequence[str], speake
     return folder
 
 
-def write_speech_commands_test_set(root: Path, speakers: Sequence[str], silences: int = 4, seed: int = 0) -> Path:
-    """The shipped 12-class test-set layout under ``root/speech_commands_v0.02_test``."""
+def write_speech_commands_test_set(root: Path, speakers: Sequence[str], silences: int = 4, seed: int = 0,
+                                   unknown_words: Sequence[str] = ("bed",)) -> Path:
+    """The shipped 12-class test-set layout under ``root/speech_commands_v0.02_test``; ``_unknown_`` holds
+    one ``{word}_{speaker}_nohash_0.wav.wav`` per unknown word and speaker."""
     from sonogram.data.speech_commands import KEYWORDS, TEST_SET_FOLDER
 
     rng = np.random.default_rng(seed)
@@ -88,8 +90,9 @@ def write_speech_commands_test_set(root: Path, speakers: Sequence[str], silences
     for w, word in enumerate(KEYWORDS):
         for i, s in enumerate(speakers):
             _write(folder / word / f"{s}_nohash_0.wav", tone_clip(w, i, 16000, 1.0, rng), 16000)
-    for i, s in enumerate(speakers):
-        _write(folder / "_unknown_" / f"bed_{s}_nohash_0.wav.wav", tone_clip(10, i, 16000, 1.0, rng), 16000)
+    for w, word in enumerate(unknown_words):
+        for i, s in enumerate(speakers):
+            _write(folder / "_unknown_" / f"{word}_{s}_nohash_0.wav.wav", tone_clip(10 + w, i, 16000, 1.0, rng), 16000)
     for n in range(silences):
         _write(folder / "_silence_" / f"{n}.wav", (0.05 * rng.standard_normal(16000)).astype(np.float32), 16000)
     return folder
@@ -116,3 +119,14 @@ def write_audiomnist(root: Path, speakers: Sequence[int] = range(1, 61), takes: 
                 _write(data / sid / f"{d}_{sid}_{k}.wav", tone_clip(d, i, 48000, seconds, rng), 48000)
     (data / "audioMNIST_meta.txt").write_text(json.dumps(meta, indent=4))
     return data
+
+
+def write_folder(folder: Path, words: Sequence[str], speakers: Sequence[str], takes: int = 1, rate: int = 16000,
+                 seconds: float = 0.5, seed: int = 0) -> Path:
+    """A folder corpus as ``sonogram synth`` writes it: ``folder/{word}/{speaker}_nohash_{take}.wav``."""
+    rng = np.random.default_rng(seed)
+    for w, word in enumerate(words):
+        for i, speaker in enumerate(speakers):
+            for k in range(takes):
+                _write(folder / word / f"{speaker}_nohash_{k}.wav", tone_clip(w, i, rate, seconds, rng), rate)
+    return folder

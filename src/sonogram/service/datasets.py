@@ -49,3 +49,14 @@ def describe(name: str, options: dict | None = None, seed: int = 0,
                    for split in corpus.splits(protocol, seed)]
         for protocol in sorted(corpus.protocols)}
     return summary
+
+
+def synthesise(words: list[str], out: str | os.PathLike, voices: int = 40, takes: int = 2, rate: int = 16000,
+               languages: list[str] | None = None, seed: int = 0, force: bool = False, progress=None) -> dict:
+    """A folder corpus of ``words`` spoken by ``voices`` espeak-ng voices (see :mod:`sonogram.data.speech_synth`);
+    returns its summary. ``progress(done, total)`` follows the clips."""
+    from sonogram.data.speech_synth import ENGLISH, SynthConfig
+    from sonogram.data.speech_synth import synthesise as write_corpus
+
+    config = SynthConfig(tuple(words), voices, takes, rate, tuple(languages or ENGLISH), seed)
+    return write_corpus(config, out, force, progress)
