@@ -12,13 +12,13 @@ import pytest
 import soundfile
 
 from sonogram.cli import main
-from sonogram.data.synth import tone_clip, write_fsdd
+from sonogram.data.synth import tone_clip, write_fsdd, write_speech_commands_test_set
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 
 # Lines that need hardware this machine lacks (the 2-process CPU DDP line is tested in test_train.py).
-NEEDS_HARDWARE = ("accelerator=gpu", "devices=4", "strategy=ddp")
+NEEDS_HARDWARE = ("accelerator=gpu", "devices=4", "strategy=ddp", "--mic")
 NEEDS_NETWORK = ("sonogram download",)
 RUNS_UNTIL_STOPPED = ("sonogram serve", "sonogram studio")  # started for real in test_serve.py / test_studio_*
 TRAINS = ("sonogram train ", "sonogram cv ", "sonogram lr-find ", "sonogram plot lr-find ")
@@ -49,6 +49,7 @@ def scratch(tmp_path_factory):
     work = tmp_path_factory.mktemp("readme")
     data = work / "data"
     write_fsdd(data, speakers=("nicolas", "theo", "jackson"), takes=6, seconds=0.4)
+    write_speech_commands_test_set(data, speakers=[f"{i:08x}" for i in range(6)], silences=6)  # for fsdd_kws
     (work / "recipes").symlink_to(REPO / "recipes")
     rng = np.random.default_rng(0)
     soundfile.write(work / "clip.wav", np.concatenate([tone_clip(2, 0, 8000, 0.4, rng), tone_clip(7, 0, 8000, 0.4, rng)]),
