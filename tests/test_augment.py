@@ -117,3 +117,47 @@ def test_augmentation_only_in_training():
     assert module.on_before_batch_transfer(batch, 0)[0] is batch[0]
     FakeTrainer.training = True
     assert not torch.equal(module.on_before_batch_transfer(batch, 0)[0], batch[0])
+
+
+def test_reverb_keeps_each_clip_level_adds_a_decaying_tail_and_leaves_unchosen_clips_alone():
+    from sonogram.data.augment import AugmentConfig, WaveformAugment
+
+    x = torch.zeros(4, 8000)
+    x[:, 1000:1400] = torch.sin(torch.arange(400) * 0.3)  # a 50 ms burst, then silence
+    config = AugmentConfig(reverb_prob=1.0, reverb_rt60=[0.4, 0.4], reverb_drr_db=[0.0, 0.0])
+    wet = WaveformAugment(config, 8000)(x, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(wet.square().mean(-1), x.square().mean(-1), rtol=1e-4, atol=1e-8)
+    tail = wet[:, 1400:].square()
+    # energy after the burst decays by 60 dB per 0.4 s (15 dB per 100 ms): the first 100 ms after it hold
+    # several times what the next 100 ms hold
+    assert (tail[:, :800].sum(-1) > 5 * tail[:, 800:1600].sum(-1)).all() and (tail[:, :800].sum(-1) > 0.01).all()
+    assert torch.equal(WaveformAugment(AugmentConfig(reverb_prob=0.0, time_shift=0.1), 8000)(
+        x, torch.Generator().manual_seed(0)).count_nonzero(-1) > 0, torch.ones(4, dtype=torch.bool))
+    again = WaveformAugment(config, 8000)(x, torch.Generator().manual_seed(0))
+    assert torch.equal(wet, again)
+
+
+@pytest.mark.parametrize("bad", [{"reverb_rt60": [0.5, 0.1]}, {"reverb_rt60": [0.0, 0.1]}, {"reverb_rt60": [0.1]},
+                                 {"reverb_drr_db": [10, 0]}])
+def test_bad_reverb_settings_are_one_clear_error(bad):
+    from sonogram.data.augment import AugmentConfig, WaveformAugment
+    from sonogram.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="augment.reverb"):
+        WaveformAugment(AugmentConfig(reverb_prob=0.5, **bad), 8000)
+
+
+def test_frequency_warp_moves_a_band_by_the_drawn_factor_in_training_only():
+    from sonogram.features.layers import FrequencyWarp
+
+    x = torch.zeros(64, 1, 80, 3)
+    x[:, :, 40] = 1.0
+    warp = FrequencyWarp(max_warp=0.2)
+    torch.manual_seed(0)
+    y = warp.train()(x)
+    peaks = (y[:, 0, :, 0] * torch.arange(80.0)).sum(-1) / y[:, 0, :, 0].sum(-1)  # centre of mass of the band
+    assert 40 * 0.8 - 1 <= peaks.min() < 38 and 42 < peaks.max() <= 40 * 1.2 + 1  # squeezed and stretched
+    assert torch.equal(y[:, :, :, 0], y[:, :, :, 2])  # the same warp for every frame of a clip
+    assert torch.equal(warp.eval()(x), x)
+    with pytest.raises(Exception, match="max_warp"):
+        FrequencyWarp(max_warp=0.7)

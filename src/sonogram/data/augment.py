@@ -30,6 +30,9 @@ class AugmentConfig:
     relative speed change (also shifts pitch); noise_prob: chance of added noise at an SNR drawn from
     ``noise_snr_db``; noise_dir: a folder of noise recordings (e.g. Speech Commands
     ``_background_noise_``; a relative path is inside the data root), else coloured noise is generated.
+    reverb_prob: chance of a simulated room (an impulse response of exponentially decaying noise after
+    the direct sound, with a reverberation time drawn from ``reverb_rt60`` seconds and a
+    direct-to-reverberant ratio from ``reverb_drr_db``), applied before the noise.
     """
 
     time_shift: float = bounded(0.0, 0.0)
@@ -38,6 +41,9 @@ class AugmentConfig:
     noise_prob: float = bounded(0.0, 0.0, 1.0)
     noise_snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
     noise_dir: str | None = None
+    reverb_prob: float = bounded(0.0, 0.0, 1.0)
+    reverb_rt60: list[float] = field(default_factory=lambda: [0.1, 0.6])
+    reverb_drr_db: list[float] = field(default_factory=lambda: [0.0, 15.0])
 
 
 def load_noise_bank(folder: str | Path, sample_rate: int) -> torch.Tensor:
@@ -73,13 +79,18 @@ class WaveformAugment(nn.Module):
             raise ConfigError(f"augment.noise_snr_db must be [low, high], got {config.noise_snr_db}")
         if config.time_shift < 0 or config.gain_db < 0:
             raise ConfigError("augment.time_shift and augment.gain_db must be >= 0")
+        low, high = (config.reverb_rt60 + [0, 0])[:2]
+        if len(config.reverb_rt60) != 2 or not 0.01 <= low <= high <= 5.0:
+            raise ConfigError(f"augment.reverb_rt60 must be [low, high] seconds within [0.01, 5], got {config.reverb_rt60}")
+        if len(config.reverb_drr_db) != 2 or config.reverb_drr_db[0] > config.reverb_drr_db[1]:
+            raise ConfigError(f"augment.reverb_drr_db must be [low, high], got {config.reverb_drr_db}")
         self.config, self.sample_rate = config, sample_rate
         self.noise_bank = noise_bank
 
     @property
     def active(self) -> bool:
         c = self.config
-        return bool(c.time_shift or c.gain_db or c.speed or c.noise_prob)
+        return bool(c.time_shift or c.gain_db or c.speed or c.noise_prob or c.reverb_prob)
 
     def forward(self, waveform: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """``(batch, time)`` CPU waveforms in and out (it runs on the batch before it moves to the device)."""
@@ -94,9 +105,29 @@ class WaveformAugment(nn.Module):
         if c.gain_db:
             gain_db = (torch.rand(batch, generator=generator) * 2 - 1) * c.gain_db
             x = x * (10.0 ** (gain_db / 20))[:, None]
+        if c.reverb_prob:
+            x = self._reverb(x, generator)
         if c.noise_prob:
             x = self._noise(x, generator)
         return x
+
+    def _reverb(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Convolve the chosen clips with simulated room impulse responses, keeping each clip's RMS."""
+        batch, length = x.shape
+        c = self.config
+        apply = torch.rand(batch, generator=generator) < c.reverb_prob
+        rt60 = c.reverb_rt60[0] + torch.rand(batch, generator=generator) * (c.reverb_rt60[1] - c.reverb_rt60[0])
+        drr_db = c.reverb_drr_db[0] + torch.rand(batch, generator=generator) * (c.reverb_drr_db[1] - c.reverb_drr_db[0])
+        taps = max(2, int(c.reverb_rt60[1] * self.sample_rate))
+        t = torch.arange(taps, dtype=torch.float32)[None, :] / self.sample_rate
+        tail = torch.randn(batch, taps, generator=generator) * torch.exp(-6.9078 * t / rt60[:, None])  # -60 dB at rt60
+        tail[:, 0] = 0
+        tail = tail / tail.square().sum(dim=-1, keepdim=True).sqrt().clamp(min=1e-8) * 10.0 ** (-drr_db[:, None] / 20)
+        tail[:, 0] = 1.0  # the direct sound
+        n = length + taps
+        wet = torch.fft.irfft(torch.fft.rfft(x, n=n) * torch.fft.rfft(tail, n=n), n=n)[:, :length]
+        wet = wet * (x.square().mean(-1, keepdim=True) / wet.square().mean(-1, keepdim=True).clamp(min=1e-12)).sqrt()
+        return torch.where(apply[:, None], wet, x)
 
     @staticmethod
     def _speed(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:

@@ -495,3 +495,37 @@ class SpecAugment(FrontendLayer):
             return x
         x = self._mask(x, x.ndim - 2, self.freq_mask_param, self.n_freq_masks)
         return self._mask(x, x.ndim - 1, self.time_mask_param, self.n_time_masks)
+
+
+class FrequencyWarp(FrontendLayer):
+    """Vocal-tract-length perturbation on features: each clip's frequency axis stretched or squeezed by a
+    factor drawn from ``[1 - max_warp, 1 + max_warp]`` (linear interpolation between bins), in training
+    mode only; the identity in ``eval()``. After a mel or log-mel layer it warps mel bands, as VTLP
+    (Jaitly and Hinton, 2013) warps the filterbank.
+
+    Example:
+        >>> warp = FrequencyWarp(max_warp=0.2).eval()
+        >>> x = torch.randn(2, 1, 40, 50)
+        >>> torch.equal(warp(x), x)
+        True
+    """
+
+    takes = "features"
+
+    def __init__(self, max_warp: float = 0.1):
+        super().__init__()
+        if not 0 <= max_warp < 0.5:
+            raise ConfigError(f"max_warp must be in [0, 0.5), got {max_warp}")
+        self.max_warp = max_warp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, channel, freq, frames)`` in and out: bin ``f`` takes the value at ``f / factor``."""
+        if not self.training or not self.max_warp:
+            return x
+        batch, freqs = x.shape[0], x.shape[-2]
+        factor = 1 + (torch.rand(batch, device=x.device) * 2 - 1) * self.max_warp
+        source = (torch.arange(freqs, device=x.device)[None, :] / factor[:, None]).clamp(max=freqs - 1)  # (batch, F)
+        low = source.floor().long().clamp(max=freqs - 2)
+        frac = (source - low).view(batch, 1, freqs, 1)
+        index = low.view(batch, 1, freqs, 1).expand(-1, x.shape[1], -1, x.shape[-1])
+        return torch.gather(x, -2, index) * (1 - frac) + torch.gather(x, -2, index + 1) * frac

@@ -44,6 +44,7 @@ FRONTENDS: dict[str, type[FrontendLayer]] = {
     "amplitude_to_db": fe.AmplitudeToDB,
     "normalize": fe.Normalize,
     "spec_augment": fe.SpecAugment,
+    "freq_warp": fe.FrequencyWarp,
 }
 
 
