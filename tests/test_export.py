@@ -234,5 +234,9 @@ def test_cli_export_and_predict_with_onnx(tmp_path, shared_data, capsys):
     assert captured.err.startswith("sonogram predict: error: ") and "broken.wav" in captured.err
     assert main(["predict", str(run), str(files[0]), "--backend", "onnx"]) == 2
     assert "--backend onnx needs a MODEL.onnx" in capsys.readouterr().err
+    # A trailing slash names a folder that does not exist yet: the model goes inside it, card beside it.
+    assert main(["export", str(run), "--format", "onnx", "--out", f"{tmp_path / 'new'}/"]) == 0
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["model-card.json", "model.onnx"]
+    capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["export", str(run), "--format", "tflite"])

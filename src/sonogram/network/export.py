@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -105,8 +106,9 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
     run = model_card.read_run(run_dir)
+    folder = out is not None and (str(out).endswith(("/", os.sep)) or Path(out).is_dir())  # "deploy/" names a folder
     out = Path(out) if out is not None else Path(run_dir) / "export" / FORMATS[fmt]
-    if out.is_dir():
+    if folder:
         out = out / FORMATS[fmt]
     card = model_card.card_from_run(run)
     if fmt == "onnx":
