@@ -108,6 +108,7 @@ listen {DIR} {WAV}
 listen {RUN} {WAV} --mic
 listen {RUN} --mic --device 9999
 listen {RUN} {WAV} --hop 0
+listen {RUN} {WAV} --threads 0
 listen {RUN} {WAV} --hop nan
 listen {RUN} {WAV} --threshold nan
 listen {RUN} {WAV} --threshold 0

@@ -362,6 +362,8 @@ def _listen_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=["auto", "frames", "windows"], default="auto",
                    help="frames: reuse the front-end's frames between windows; windows: run each window whole "
                         "(auto: frames where the front-end allows)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="intra-op threads of the runtime (default 1: a hop's work is too small to share)")
     p.add_argument("--frames", action="store_true",
                    help='also print each window\'s posteriors: {"time": s, "probabilities": {label: p}}')
     p.add_argument("--rate", type=int, help="standard input is raw PCM at this rate (Hz), not WAV")
@@ -383,7 +385,9 @@ def cmd_listen(args: argparse.Namespace) -> int:
     if args.source != "-" and (args.rate is not None or args.channels != 1 or args.sample_format != "s16le"):
         raise ConfigError("--rate, --format and --channels describe raw PCM on standard input (SOURCE -)")
     config = DetectorConfig(args.threshold, dict(args.class_threshold), args.smooth, args.refractory)
-    stream, detector = open_stream(args.run_dir, args.hop, args.engine, config)  # the model before any audio
+    if not 1 <= args.threads <= 256:
+        raise ConfigError(f"--threads must be from 1 to 256, got {args.threads}")
+    stream, detector = open_stream(args.run_dir, args.hop, args.engine, config, args.threads)  # before any audio
     if args.mic:
         source = MicrophoneSource(16000, args.device)  # resampled to the model's rate as it arrives
     elif args.source == "-":

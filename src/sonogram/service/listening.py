@@ -38,9 +38,14 @@ class ListenSummary:
 
 
 def open_stream(model: str | os.PathLike, hop_seconds: float = 0.1, engine: str = "auto",
-                detector: DetectorConfig | None = None) -> tuple[StreamingClassifier, Detector]:
-    """The streaming classifier of a run folder or ``MODEL.onnx``, and a detector for its classes."""
-    stream = StreamingClassifier.open(model, hop_seconds, engine)
+                detector: DetectorConfig | None = None, threads: int = 1) -> tuple[StreamingClassifier, Detector]:
+    """The streaming classifier of a run folder or ``MODEL.onnx``, and a detector for its classes.
+
+    ``threads`` is the runtime's intra-op thread count (torch's is process-wide). One is the default:
+    a hop's tensors are too small to share, and on a busy machine a second thread mostly waits for a
+    core (here 4-5x slower with two threads than with one while other jobs ran).
+    """
+    stream = StreamingClassifier.open(model, hop_seconds, engine, threads)
     config = detector or DetectorConfig()
     return stream, Detector(stream.labels, config, stream.hop_seconds, stream.window_seconds)
 
