@@ -252,3 +252,12 @@ def test_the_microphone_is_one_clear_error_where_there_is_none():
         assert "\n" not in str(exc) and ("mic" in str(exc) or "PortAudio" in str(exc) or "input device" in str(exc))
     else:
         pytest.skip("this machine has a microphone")
+
+
+def test_a_whole_file_pushed_at_once_is_scored_in_batches_with_the_same_answers():
+    network = _network(DESIGNS["mfcc with deltas"])
+    x = (0.1 * np.random.default_rng(5).standard_normal(8000 * 40)).astype(np.float32)
+    stream = StreamingClassifier.from_network(network, list("abcd"), hop_seconds=0.1)
+    times, whole = stream.push(x)  # 0.75 s windows every 0.1 s over 40 s: 393, two batches
+    assert len(times) == 393
+    np.testing.assert_allclose(whole, _offline(network, x, times), rtol=1e-5, atol=1e-5)

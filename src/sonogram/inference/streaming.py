@@ -36,6 +36,7 @@ import numpy as np
 from sonogram.errors import AudioError, ConfigError
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # (windows, num_samples) -> (windows, classes) probabilities
+BATCH = 256  # windows scored at once
 
 
 class StreamingClassifier:
@@ -150,16 +151,18 @@ class StreamingClassifier:
         total = self._offset + len(self._buffer)
         count = 0 if total < self._next_end else (total - self._next_end) // self.hop + 1
         ends = self._next_end + self.hop * np.arange(count)
-        if count:
-            starts = ends - self.num_samples
-            windows = np.lib.stride_tricks.sliding_window_view(self._buffer, self.num_samples)[starts - self._offset]
+        scored = [np.zeros((0, len(self.labels)), np.float32)]
+        view = np.lib.stride_tricks.sliding_window_view(self._buffer, self.num_samples) if count else None
+        for block in range(0, count, BATCH):  # a long push (a whole file) is scored BATCH windows at a time
+            starts = ends[block:block + BATCH] - self.num_samples
+            windows = view[starts - self._offset]
             if self.engine == "frames":
-                probabilities = self._frames.score(self._buffer, self._offset, total, starts, windows)
+                scored.append(self._frames.score(self._buffer, self._offset, total, starts, windows))
             else:
-                probabilities = self._scorer(windows)
+                scored.append(self._scorer(windows))
+        probabilities = np.concatenate(scored)
+        if count:
             self._next_end = int(ends[-1]) + self.hop
-        else:
-            probabilities = np.zeros((0, len(self.labels)), np.float32)
         keep = self._next_end - self.num_samples
         if self.engine == "frames":
             keep = min(keep, self._frames.first_sample_needed)
@@ -279,13 +282,12 @@ class _FrameCache:
 
         with torch.inference_mode():
             self._extend(buffer, offset, total)
-            x = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device)
             first_frames = starts // self.hop + self.first - self.cache_start
             index = torch.from_numpy(first_frames[:, None] + np.arange(self.last - self.first)[None]).to(self.device)
             features = self.cache[..., index].movedim(-2, 0)  # (windows, C, F, interior frames)
             if self.edge_index:
-                ends = torch.cat([x[:, :self.head], x[:, self.tail_start:]], dim=-1)
-                edges = self.layer.frame_part(ends)[..., self.edge_index]
+                ends = np.concatenate([windows[:, :self.head], windows[:, self.tail_start:]], axis=1)
+                edges = self.layer.frame_part(torch.from_numpy(ends).to(self.device))[..., self.edge_index]
                 features = torch.cat([edges[..., :self.first], features, edges[..., self.first:]], dim=-1)
             features = self.layer.window_part(features)
             for layer in list(self.network.frontend)[1:]:
