@@ -70,9 +70,9 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
-def write_json(name: str, rows: list[dict], **extra) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_json(name: str, rows: list[dict], results_dir: Path = RESULTS, **extra) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"machine": machine(), **extra, "rows": rows}, indent=2))
     os.replace(tmp, path)

@@ -108,3 +108,11 @@ def interrupt_after_epoch():
         monkeypatch.setattr(LastCheckpoint, "on_train_epoch_end", then_interrupt)
 
     return arrange
+
+
+@pytest.fixture(scope="session")
+def kws_run(tmp_path_factory) -> Path:
+    """A tiny keyword model (tone-burst words, _silence_, _unknown_) trained for seconds: see tone_words.py."""
+    from tone_words import train_kws_run
+
+    return train_kws_run(tmp_path_factory.mktemp("kws"))

@@ -150,3 +150,28 @@ def detect_along(labels: list[str], centres: np.ndarray, probabilities: np.ndarr
     hop = float(centres[1] - centres[0]) if len(centres) > 1 else window_seconds
     detector = Detector(labels, config or DetectorConfig(), hop, window_seconds)
     return detector.update(centres[inside] + window_seconds / 2, np.asarray(probabilities)[inside])
+
+
+def sweep_thresholds(detector: Detector, times: np.ndarray, probabilities: np.ndarray,
+                     thresholds: list[float]) -> list[list[Detection]]:
+    """For each global threshold, the detections a fresh ``detector`` with that threshold (and no
+    per-class ones) would give on posteriors ``(windows, classes)`` of windows ending at ``times``.
+
+    Equal to :meth:`Detector.update` threshold by threshold, but the smoothing is done once, and only the
+    windows that pass are visited: a DET curve over an hour of posteriors takes a fraction of a second.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    smoothed = detector.smoothed(probabilities)
+    best = smoothed.argmax(axis=1)
+    top = smoothed[np.arange(len(smoothed)), best]
+    curves = []
+    for threshold in thresholds:
+        found, quiet_until = [], -math.inf
+        for i in np.flatnonzero(top >= threshold):
+            if times[i] < quiet_until:
+                continue
+            found.append(Detection(round(float(times[i]) - detector.window_seconds, 6), round(float(times[i]), 6),
+                                   detector.labels[detector.targets[best[i]]], float(top[i])))
+            quiet_until = times[i] + detector.config.refractory
+        curves.append(found)
+    return curves
