@@ -40,7 +40,7 @@ from sonogram.audio import load  # noqa: E402
 from sonogram.data.loaders import load_corpus  # noqa: E402
 from sonogram.errors import SonogramError  # noqa: E402
 from sonogram.data.streams import LongStream, StreamConfig, build_stream, joined_noise  # noqa: E402
-from sonogram.evaluate_detections import detection_metrics  # noqa: E402
+from sonogram.evaluate_detections import detection_metrics, false_accept_sources  # noqa: E402
 from sonogram.inference.detection import Detector, DetectorConfig, sweep_thresholds  # noqa: E402
 from sonogram.inference.streaming import StreamingClassifier  # noqa: E402
 from sonogram.reports.det import plot_det  # noqa: E402
@@ -113,7 +113,8 @@ def evaluate_engine(labels: list[str], target: LongStream, negative: LongStream,
     for threshold, found, false in zip(THRESHOLDS, on_target, on_negative):
         m = detection_metrics(found, target.words, target_hours)
         points.append({"threshold": threshold, **m, "false_accepts_in_target_stream": m["false_accepts"],
-                       "false_accepts": len(false), "false_accepts_per_hour": len(false) / negative_hours})
+                       "false_accepts": len(false), "false_accepts_per_hour": len(false) / negative_hours,
+                       "false_accept_sources": false_accept_sources(false, negative.words)})
     default = next(p for p in points if abs(p["threshold"] - DEFAULT.threshold) < 1e-9)
     within = [p for p in points if p["false_accepts_per_hour"] <= GOAL[0]]
     best = min(within, key=lambda p: (p["miss_rate"], p["threshold"])) if within else None
@@ -194,8 +195,12 @@ def main() -> None:
                 ["model", "engine", "hop_ms", "wall_ms_median", "wall_ms_p95", "cpu_ms_median", "rtf_wall",
                  "rtf_cpu", "whole-stream rtf"])
     best = engines["torch"]["at_one_per_hour"]
+    default = engines["torch"]["default"]
     print("\nper class at the default threshold (torch), miss %: " + ", ".join(
-        f"{k} {100 * v['miss_rate']:.0f}" for k, v in engines["torch"]["default"]["per_class"].items()))
+        f"{k} {100 * v['miss_rate']:.0f}" for k, v in default["per_class"].items()))
+    sources = default["false_accept_sources"]
+    print(f"false accepts at the default threshold (torch): {sources['on_words']} on other words, "
+          f"{sources['on_noise']} on noise alone; as " + ", ".join(f"{k} {v}" for k, v in sources["per_label"].items()))
 
     plot = (args.out or ROOT / "docs" / "images") / f"det_{name}.png"
     save(plot_det({n: e["curve"] for n, e in engines.items()}, goal=GOAL,

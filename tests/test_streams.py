@@ -143,3 +143,14 @@ def test_det_plot_draws_each_engine_and_the_goal():
     assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_legend().get_texts()] == ["torch", "onnx", "goal"]
     line = ax.get_lines()[0]
     assert line.get_xdata()[-1] == pytest.approx(0.1)  # zero false accepts drawn at the floor
+
+
+def test_false_accepts_are_told_apart_on_words_and_on_noise():
+    from sonogram.evaluate_detections import false_accept_sources
+
+    found = [Detection(4.6, 5.6, "yes", 0.9),   # its window holds the other word at 5.0-5.5
+             Detection(6.5, 7.5, "no", 0.9),    # holds the start of "yes" at 7.0
+             Detection(5.6, 6.6, "yes", 0.9),   # between words: noise alone
+             Detection(8.0, 9.0, "yes", 0.9)]   # after the last word
+    sources = false_accept_sources(found, _words())
+    assert sources == {"on_words": 2, "on_noise": 2, "per_label": {"yes": 3, "no": 1}}

@@ -80,3 +80,18 @@ def _miss_rates(targets: list[Word], missed: list[Word], key) -> dict:
     for word in missed:
         groups[key(word)][1] += 1
     return {str(k): {"words": n, "misses": m, "miss_rate": m / n} for k, (n, m) in sorted(groups.items())}
+
+
+def false_accept_sources(false_accepts: list[Detection], words: list[Word]) -> dict:
+    """Where false accepts fell: ``{"on_words": n, "on_noise": n, "per_label": {label: n}}``; one is on a
+    word when its window ``[start, end]`` overlaps that word's speech, else it heard only noise."""
+    starts = [w.start for w in words]
+    on_words = 0
+    for d in false_accepts:
+        i = bisect.bisect_right(starts, d.end) - 1
+        on_words += i >= 0 and any(words[j].end >= d.start for j in range(max(0, i - 3), i + 1))
+    per_label: dict[str, int] = {}
+    for d in false_accepts:
+        per_label[d.label] = per_label.get(d.label, 0) + 1
+    return {"on_words": int(on_words), "on_noise": len(false_accepts) - int(on_words),
+            "per_label": dict(sorted(per_label.items(), key=lambda kv: -kv[1]))}

@@ -33,7 +33,7 @@ def plot_det(curves: dict[str, dict], goal: tuple[float, float] | None = None,
         for threshold in (marks or {}).values():
             at = int(np.argmin(np.abs(np.asarray(curve["threshold"]) - threshold)))
             ax.plot(fa[at], miss[at], "o", markersize=9, markerfacecolor="none", color=line.get_color())
-            ax.annotate(f"{curve['threshold'][at]:.2f}", (fa[at], miss[at]), textcoords="offset points",
+            ax.annotate(f"{curve['threshold'][at]:g}", (fa[at], miss[at]), textcoords="offset points",
                         xytext=(6, 4), fontsize=8, color=line.get_color())
     if goal:
         ax.plot(goal[0], 100 * goal[1], "*", color="black", markersize=11, label="goal")
