@@ -4,7 +4,7 @@ Example:
     >>> curve = {"threshold": [0.9, 0.5], "miss_rate": [0.4, 0.1], "false_accepts_per_hour": [0.5, 8.0]}
     >>> fig = plot_det({"torch": curve}, goal=(1.0, 0.10))
     >>> fig.axes[0].get_xlabel()
-    'false accepts per hour'
+    'false accepts per hour (none: drawn at 0.1)'
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def plot_det(curves: dict[str, dict], goal: tuple[float, float] | None = None,
     if goal:
         ax.plot(goal[0], 100 * goal[1], "*", color="black", markersize=11, label="goal")
     ax.set_xscale("log")
-    ax.set_xlabel("false accepts per hour")
+    ax.set_xlabel(f"false accepts per hour (none: drawn at {FLOOR_PER_HOUR:g})")
     ax.set_ylabel("miss rate (%)")
     ax.set_ylim(0, 100)
     ax.grid(True, which="both", alpha=0.3)
