@@ -129,6 +129,27 @@ def test_cli_describes_a_multi_dataset_and_refuses_bad_options(root, capsys):
     assert len(err) == 1 and "give dataset.options.sources" in err[0]
 
 
+def _sc_digit_words(data_root):
+    """The SC test set's spoken digits alone, as the ``netdesign_scdigits_*`` recipes address them."""
+    from sonogram.recipe import load_recipe
+
+    recipe = load_recipe("netdesign_scdigits_fftconv", [f"dataset.data_root={data_root}"])
+    return recipe, load_dataset(recipe.dataset.name, data_root, **recipe.dataset.options)
+
+
+def test_speech_commands_digit_words_alone_by_speaker_kfold(root):
+    """One source, the digit words of _unknown_, its own speaker-disjoint folds: keywords, other words
+    and silence are dropped, classes are the digits in order."""
+    recipe, corpus = _sc_digit_words(root)
+    assert corpus.classes == [str(d) for d in range(10)]
+    assert len(corpus) == 10 * len(SPEAKERS) and all("/_unknown_/" in c.path for c in corpus.clips)
+    folds = corpus.splits(recipe.dataset.split, recipe.seed)
+    assert len(folds) == 5 and recipe.dataset.split in corpus.speaker_disjoint
+    assert sorted(np.concatenate([f.test for f in folds]).tolist()) == list(range(len(corpus)))
+    for fold in folds:
+        assert speaker_overlap(corpus, fold) == set()
+
+
 def test_real_fsdd_loso_with_speech_commands_digits(shared_data):
     """FSDD's 3,000 clips and the 240 spoken digits of the SC test set's _unknown_ folder."""
     corpus = load_dataset("multi", shared_data, sources=[{"name": "fsdd"}, sc_digits()])
@@ -142,3 +163,13 @@ def test_real_fsdd_loso_with_speech_commands_digits(shared_data):
         assert (len(fold.train), len(fold.val), len(fold.test)) == (2240, 500, 500)
         assert speaker_overlap(corpus, fold) == set()
     assert [len(f.train) for f in corpus.splits("loso_pooled", seed=0)] == [2490] * 6
+
+
+def test_real_speech_commands_digit_words_alone(shared_data):
+    """The 240 spoken digits of the SC test set's _unknown_ folder, 118 speakers, 5 speaker-disjoint folds."""
+    recipe, corpus = _sc_digit_words(shared_data)
+    assert (len(corpus), corpus.summary()["speakers"]) == (240, 118)
+    folds = corpus.splits(recipe.dataset.split, recipe.seed)
+    assert sum(len(f.test) for f in folds) == 240
+    for fold in folds:
+        assert speaker_overlap(corpus, fold) == set()
