@@ -134,8 +134,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     else:
         silence = f" + {summary['silence']} {SILENCE} clips" if summary["silence"] else ""
         print(f"{summary['out']}: {summary['clips']} clips ({len(summary['words'])} words x {summary['voices']} "
-              f"voices x {summary['takes']} takes){silence}, {summary['rate']} Hz, {summary['seconds']:.0f} s of speech, "
-              f"espeak-ng {summary['espeak_ng']}")
+              f"voices x {summary['takes']} takes){silence}, {summary['rate']} Hz, "
+              f"{summary['seconds']:.0f} s of speech, espeak-ng {summary['espeak_ng']}")
     return 0
 # --- end of synth ---
 
