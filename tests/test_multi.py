@@ -5,7 +5,7 @@ import pytest
 
 from sonogram.data import DatasetError, WaveformSpec, build_cache, load_dataset, speaker_overlap
 from sonogram.data.speech_commands import KEYWORDS
-from sonogram.data.synth import write_fsdd, write_speech_commands, write_speech_commands_test_set
+from sonogram.data.synth import write_folder, write_fsdd, write_speech_commands, write_speech_commands_test_set
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 WORD_TO_DIGIT = {w: str(d) for d, w in enumerate(DIGIT_WORDS)}
@@ -84,6 +84,31 @@ def test_extra_with_its_own_split_feeds_validation_and_test(root):
         assert extra[fold.test].any()
 
 
+def test_per_class_keeps_k_real_clips_of_the_training_speakers_and_synthetic_validation(root):
+    """The custom-vocabulary setting: SC test-set speaker folds, at most k clips per class of the
+    primary's training speakers, no real validation; a folder of synthetic voices trains and
+    validates on voices of its own and tests on none."""
+    write_folder(root / "voices_k", ["yes", "no"], [f"v{i:02d}" for i in range(10)], takes=2, seconds=0.2)
+    primary = {"name": "speech_commands_test", "labels": {"yes": "yes", "no": "no"}, "options": {"folds": 3}}
+    synth = {"name": "folder", "options": {"path": "voices_k"}, "role": "split", "per_class": {"test": 0}}
+    plain = load_dataset("multi", root, sources=[primary, {**synth, "per_class": None}])
+    capped = load_dataset("multi", root, sources=[{**primary, "per_class": {"train": 2, "val": 0}}, synth])
+    assert capped.summary()["sources"][0]["per_class"] == {"train": 2, "val": 0}
+    real = np.array([s.startswith("speech_commands:") for s in capped.speakers])
+    for full, fold in zip(plain.splits("kfold", 0), capped.splits("kfold", 0)):
+        assert speaker_overlap(capped, fold) == set()
+        train_real = fold.train[real[fold.train]]
+        assert sorted(capped.targets[train_real].tolist()) == [0, 0, 1, 1]  # 2 per class, of 3 there
+        assert set(train_real.tolist()) < set(full.train.tolist())  # only from the training speakers
+        assert not real[fold.val].any() and real[fold.val].size > 0  # validation: synthetic voices only
+        assert np.array_equal(fold.test, full.test[real[full.test]]) and real[fold.test].all()
+        assert not set(capped.speakers[fold.train]) & set(capped.speakers[fold.val])
+    again = capped.splits("kfold", 0)[0].train
+    assert np.array_equal(again, capped.splits("kfold", 0)[0].train)
+    none = load_dataset("multi", root, sources=[{**primary, "per_class": {"train": 0, "val": 0}}, synth])
+    assert not any(s.startswith("speech_commands:") for s in none.speakers[none.splits("kfold", 0)[0].train])
+
+
 def test_the_cache_resamples_every_source_to_the_design_rate(root):
     corpus = load_dataset("multi", root, sources=[{"name": "fsdd"}, sc_digits()])
     waveforms = build_cache(corpus, WaveformSpec(8000, 4000))
@@ -108,6 +133,10 @@ def test_the_cache_resamples_every_source_to_the_design_rate(root):
     ({"sources": [{"name": "fsdd"}, {"name": "speech_commands_test"}]}, r"sources\[1\] .* keeps no clips"),
     ({"sources": [{"name": "fsdd"}], "classes": ["0", "1", "ten"]}, r"class\(es\) \['ten'\] .* get no clips"),
     ({"sources": [{"name": "fsdd", "options": {"task": "12"}}]}, "dataset 'fsdd' has no option"),
+    ({"sources": [{"name": "fsdd", "per_class": 5}]}, r"sources\[0\].per_class must be a mapping"),
+    ({"sources": [{"name": "fsdd", "per_class": {"training": 5}}]}, r"unknown part\(s\) \['training'\]"),
+    ({"sources": [{"name": "fsdd", "per_class": {"train": -1}}]}, "per_class.train must be a whole number"),
+    ({"sources": [{"name": "fsdd", "per_class": {"val": True}}]}, "per_class.val must be a whole number"),
 ])
 def test_bad_options_are_one_clear_error(root, options, message):
     with pytest.raises(DatasetError, match=message):

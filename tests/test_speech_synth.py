@@ -85,3 +85,39 @@ def test_missing_espeak_is_one_line_naming_the_package(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sonogram synth: error: sonogram synth needs espeak-ng")
     assert not (tmp_path / "out").exists()
+
+
+def test_noise_clips_are_one_second_at_a_drawn_level_and_seeded():
+    from sonogram.data.speech_synth import SILENCE_DBFS, noise_clip
+
+    clips = [noise_clip(16000, np.random.default_rng([3, i])) for i in range(40)]
+    levels = [10 * np.log10(np.mean(c.astype(np.float64) ** 2)) for c in clips]
+    assert all(c.shape == (16000,) and c.dtype == np.float32 for c in clips)
+    assert SILENCE_DBFS[0] - 0.5 < min(levels) and max(levels) < SILENCE_DBFS[1] + 0.5
+    assert max(levels) - min(levels) > 20  # levels are drawn, not fixed
+    assert np.array_equal(clips[0], noise_clip(16000, np.random.default_rng([3, 0])))
+
+
+@pytest.mark.parametrize("silence", [-1, 100_001])
+def test_a_bad_silence_count_is_refused(tmp_path, silence):
+    with pytest.raises(ConfigError, match="--silence must be an integer from 0 to 100000"):
+        synthesise(SynthConfig(("yes",), voices=1, takes=1, silence=silence), tmp_path / "out")
+
+
+@needs_espeak
+def test_silence_adds_a_class_of_generated_noise_each_clip_its_own_speaker(tmp_path, capsys):
+    out = tmp_path / "words"
+    assert main(["synth", "yes", "no", "--out", str(out), "--voices", "2", "--takes", "1", "--silence", "5"]) == 0
+    assert "4 clips (2 words x 2 voices x 1 takes) + 5 _silence_ clips" in capsys.readouterr().out
+    corpus = load_dataset("folder", tmp_path, path="words")
+    assert corpus.classes == ["_silence_", "no", "yes"] and len(corpus) == 9
+    silence = [c for c in corpus.clips if c.label == "_silence_"]
+    voices = {c.speaker for c in corpus.clips if c.label != "_silence_"}
+    assert len({c.speaker for c in silence}) == 5 and len(voices) == 2 and not {c.speaker for c in silence} & voices
+    for clip in silence:
+        audio, rate = soundfile.read(clip.path, dtype="float32")
+        assert (rate, len(audio)) == (16000, 16000) and 0 < np.abs(audio).max() < 0.9
+    synthesise(SynthConfig(("no",), voices=1, takes=1, silence=5), tmp_path / "again")
+    same = {k: v for k, v in files(out).items() if k.startswith("_silence_/")}
+    assert len(same) == 5 and same == {k: v for k, v in files(tmp_path / "again").items() if k.startswith("_silence_/")}
+    assert json.loads((out / "synth.json").read_text())["silence"] == 5

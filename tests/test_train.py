@@ -269,7 +269,35 @@ def all_layouts(tmp_path_factory) -> Path:
     synth.write_audiomnist(root, seconds=0.1)
     synth.write_folder(root / "synth_digits", ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
                                                "nine"], [f"v{i:03d}-en-us-m1" for i in range(3)], seconds=0.2)
+    voices = [f"v{i:03d}-en-us-m1" for i in range(6)]
+    synth.write_folder(root / "synth_sc_keywords", KEYWORDS, voices, seconds=0.2)  # sonogram synth ... --silence
+    recipe = yaml.safe_load((REPO / "recipes" / "sc_synth_kws.yaml").read_text())
+    other_words = [w for w in recipe["dataset"]["options"]["sources"][2]["labels"] if w != "_silence_"]
+    synth.write_folder(root / "synth_other_words", other_words, voices, seconds=0.2)
+    synth.write_folder(root / "synth_other_words", ["_silence_"], [f"noise{i:05d}" for i in range(6)], seconds=0.2)
     return root
+
+
+def test_custom_vocabulary_recipes_train_on_synthetic_voices_and_k_real_clips(all_layouts):
+    """sc_synth_kws tests on real speech it never trains or validates on; sc_synth_kws_real adds k real
+    clips per class from the fold's training speakers; without the synth corpus: a DatasetError naming it."""
+    from sonogram.data import DatasetError
+    from sonogram.data.loaders import load_corpus
+
+    for name, k in (("sc_synth_kws", 0), ("sc_synth_kws_real", 5)):
+        recipe = load_recipe(name, [f"dataset.data_root={all_layouts}"])
+        corpus = load_corpus(recipe)
+        fold = corpus.splits(recipe.dataset.split, recipe.seed)[recipe.dataset.fold]
+        real = np.array([s.startswith("speech_commands:") for s in corpus.speakers])
+        assert real[fold.test].all() and fold.test.size > 0 and not real[fold.val].any(), name
+        counts = np.bincount(corpus.targets[fold.train[real[fold.train]]], minlength=len(corpus.classes))
+        assert counts[:10].tolist() == [k] * 10 and (counts <= k).all(), name  # keywords: >= 5 training speakers
+        assert set(corpus.targets[fold.train]) == set(range(12)) and corpus.classes[-2:] == ["_unknown_", "_silence_"]
+    missing = all_layouts / "no_synth"
+    missing.mkdir()
+    (missing / "speech_commands_v0.02_test").symlink_to(all_layouts / "speech_commands_v0.02_test")
+    with pytest.raises(DatasetError, match=r"folder dataset 'synth_sc_keywords' not found: looked for the folder"):
+        load_corpus(load_recipe("sc_synth_kws", [f"dataset.data_root={missing}"]))
 
 
 def test_bundled_recipes_read_their_datasets(all_layouts):

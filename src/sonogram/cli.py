@@ -111,6 +111,8 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--languages", type=lambda text: [x for x in text.split(",") if x],
                    help=f"comma-separated espeak-ng languages (default: the English accents {','.join(ENGLISH)})")
     p.add_argument("--seed", type=int, default=0, help="seed for voices, pitch, speed and amplitude (default 0)")
+    p.add_argument("--silence", type=int, default=0, metavar="N",
+                   help="also write N one-second clips of generated noise as a _silence_ class (default 0)")
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -118,6 +120,7 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
 @command("synth", "write a folder corpus of words spoken by many espeak-ng voices (one speaker per voice)",
          _synth_args)
 def cmd_synth(args: argparse.Namespace) -> int:
+    from sonogram.data.speech_synth import SILENCE
     from sonogram.service.datasets import synthesise
 
     def progress(done: int, total: int) -> None:
@@ -125,13 +128,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
             print(f"synth: {done}/{total} clips", file=sys.stderr, flush=True)
 
     summary = synthesise(args.words, args.out, args.voices, args.takes, args.rate, args.languages, args.seed,
-                         args.force, progress)
+                         args.force, progress, args.silence)
     if args.json:
         print(json.dumps(summary))
     else:
+        silence = f" + {summary['silence']} {SILENCE} clips" if summary["silence"] else ""
         print(f"{summary['out']}: {summary['clips']} clips ({len(summary['words'])} words x {summary['voices']} "
-              f"voices x {summary['takes']} takes), {summary['rate']} Hz, {summary['seconds']:.0f} s of speech, "
-              f"espeak-ng {summary['espeak_ng']}")
+              f"voices x {summary['takes']} takes){silence}, {summary['rate']} Hz, "
+              f"{summary['seconds']:.0f} s of speech, espeak-ng {summary['espeak_ng']}")
     return 0
 # --- end of synth ---
 

@@ -14,7 +14,12 @@ one of them). Each source entry has:
   ``split`` deals the source's speakers into folds of its own (:func:`group_kfold`, seeded by the
   split seed): as many folds as the primary's protocol has, or, where that protocol has a single
   split, the first of ``folds`` (default 5) folds; each of its parts joins the same part of the fold;
-- ``speakers``: the speaker space (below), to override the default.
+- ``speakers``: the speaker space (below), to override the default;
+- ``per_class``: ``{part: k}`` keeps at most ``k`` clips of each class of this source in that part
+  (``train``, ``val`` or ``test``) of every fold, drawn by the split seed: ``{train: 5, val: 0}`` on
+  the primary trains on five real clips per class of its training speakers and validates on none of
+  them; ``{test: 0}`` on a ``split`` extra keeps its held-out voices for validation only. The cap
+  comes before speakers are kept apart (below), which can only remove more.
 
 ``classes`` (optional) is the target vocabulary, in index order; by default it is the primary's
 classes as mapped. A map into a class outside it is an error.
@@ -56,7 +61,7 @@ log = logging.getLogger(__name__)
 
 NAME = "multi"
 ROLES = ("train", "split")
-SOURCE_KEYS = ("name", "options", "labels", "label_pattern", "role", "folds", "speakers")
+SOURCE_KEYS = ("name", "options", "labels", "label_pattern", "role", "folds", "speakers", "per_class")
 # Datasets whose speaker ids mean the same people; any other source gets a space of its own files.
 SPEAKER_SPACES = {"fsdd": "fsdd", "audiomnist": "audiomnist", "speech_commands": "speech_commands",
                   "speech_commands_test": "speech_commands"}
@@ -74,6 +79,7 @@ class SourceSpec:
     role: str
     folds: int
     speakers: str | None
+    per_class: dict[str, int] = field(default_factory=dict)  # part -> most clips of each class
 
 
 @dataclass
@@ -140,7 +146,35 @@ def parse_source(entry, index: int) -> SourceSpec:
     if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
         raise DatasetError(f"{where}.folds must be an integer of at least 2, got {folds!r}")
     speakers = entry.get("speakers")
-    return SourceSpec(name, options, labels, pattern, role, folds, None if speakers is None else str(speakers))
+    per_class = _parse_per_class(entry.get("per_class"), where)
+    return SourceSpec(name, options, labels, pattern, role, folds, None if speakers is None else str(speakers),
+                      per_class)
+
+
+def _parse_per_class(value, where: str) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value:
+        raise DatasetError(f"{where}.per_class must be a mapping {{part: clips per class}} such as "
+                           f"{{train: 5, val: 0}}, got {value!r}")
+    bad = sorted(str(part) for part in value if part not in PARTS)
+    if bad:
+        raise DatasetError(f"{where}.per_class names unknown part(s) {bad}; valid: {', '.join(PARTS)}")
+    for part, k in value.items():
+        if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+            raise DatasetError(f"{where}.per_class.{part} must be a whole number of clips (0 or more), got {k!r}")
+    return dict(value)
+
+
+def cap_per_class(indices: np.ndarray, targets: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``k`` of ``indices`` of each class (``targets[index]``), drawn by ``rng``, sorted.
+
+    Example:
+        >>> cap_per_class(np.arange(6), np.array([0, 0, 0, 1, 1, 2]), 2, np.random.default_rng(0)).size
+        5
+    """
+    kept = [rng.permutation(indices[targets[indices] == c])[:k] for c in np.unique(targets[indices])]
+    return np.sort(np.concatenate(kept or [np.array([], dtype=np.int64)])).astype(np.int64)
 
 
 def _raw_labels(corpus: Corpus, pattern: re.Pattern | None) -> list[str]:
@@ -236,7 +270,8 @@ def load(root: Path, sources: list | None = None, classes: list | None = None) -
     primary = corpora[0]
     described = [{"name": s.name, "role": s.role, "clips": len(x.keep), "dropped": len(x.corpus) - len(x.keep),
                   "speakers": len(set(x.corpus.speakers[x.keep].tolist())), "sample_rate": x.corpus.sample_rate,
-                  "speaker_space": x.space} for s, x in zip(specs, loaded)]
+                  "speaker_space": x.space, **({"per_class": s.per_class} if s.per_class else {})}
+                 for s, x in zip(specs, loaded)]
     return MultiCorpus(f"{NAME}-" + "+".join(s.name for s in specs), primary.sample_rate, vocabulary, clips,
                        {p: protocol(p) for p in primary.protocols}, primary.speaker_disjoint, described)
 
@@ -250,6 +285,12 @@ def combined_splits(corpus: Corpus, loaded: list[_Loaded], protocol: str, seed: 
     per_source = [[{part: _kept(position, idx) for part, idx in fold.parts().items()} for fold in folds]]
     for source in loaded[1:]:
         per_source.append(_extra_parts(corpus, source, len(folds), seed))
+    for s, source in enumerate(loaded):
+        for f, parts in enumerate(per_source[s]):
+            for p, part in enumerate(PARTS):
+                if part in source.spec.per_class:
+                    rng = np.random.default_rng([seed, s, f, p])
+                    parts[part] = cap_per_class(parts[part], corpus.targets, source.spec.per_class[part], rng)
     splits = []
     for f, fold in enumerate(folds):
         parts = _keep_speakers_apart(corpus.speakers, [fold_parts[f] for fold_parts in per_source], fold.name)

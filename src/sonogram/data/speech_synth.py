@@ -7,12 +7,19 @@ base. Clips are resampled with soxr to the requested rate, trimmed of leading an
 silence and written as 16-bit WAV files::
 
     OUT/{word}/{voice}_nohash_{take}.wav      one class folder per word
+    OUT/_silence_/noise{i}_nohash_0.wav       with ``silence``: generated noise, no speech
     OUT/synth.json                            the settings, voices and espeak-ng version
 
 so the ``folder`` dataset reads OUT with one speaker per voice (its default speaker pattern is
 the text before ``_nohash_``). Everything is drawn from ``numpy.random.default_rng`` seeded by
 the seed, the voice and the word, so a seed gives the same files, and a word's clips do not
 depend on which other words were asked for.
+
+``silence`` adds a ``_silence_`` class of one-second clips with no speech in them: coloured
+noise (a ``1 / f ** e`` spectrum, ``e`` drawn from 0 to 2: white to brown) at a level drawn from
+:data:`SILENCE_DBFS`, half of them slowly swelling and fading, each clip its own speaker. It is
+generated, not recorded, so a model can learn "nobody speaks" without any real background
+recording (a test set's own noise clips stay unseen).
 
 Default accents are espeak-ng's English ones (:data:`ENGLISH`). Other languages read an English
 word by their own spelling rules (``nine`` becomes "nina" in Dutch, German, Italian, Welsh;
@@ -64,6 +71,9 @@ AMPLITUDE = (50, 150)  # per take, -a (default 100; 200 clips)
 TRIM_DB = -40.0  # silence: 10 ms frames quieter than this below the clip's loudest frame
 MAX_WORD = 40
 MANIFEST = "synth.json"
+SILENCE = "_silence_"
+SILENCE_DBFS = (-70.0, -20.0)  # RMS level of a generated silence clip, drawn uniformly in dB
+SILENCE_SWELL_HZ = (0.2, 3.0)  # rate of the slow level change of half the silence clips
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ class SynthConfig:
     rate: int = 16000
     languages: tuple[str, ...] = ENGLISH
     seed: int = 0
+    silence: int = 0  # one-second clips of generated noise in a _silence_ class folder
 
 
 @dataclass(frozen=True)
@@ -121,7 +132,7 @@ def check_config(config: SynthConfig) -> None:
     if len(set(folded)) != len(folded):
         raise ConfigError(f"words name a class twice: {list(config.words)}")
     for name, value, low, high in (("voices", config.voices, 1, 10_000), ("takes", config.takes, 1, 1_000),
-                                   ("rate", config.rate, 4000, 192_000)):
+                                   ("rate", config.rate, 4000, 192_000), ("silence", config.silence, 0, 100_000)):
         if not (isinstance(value, int) and low <= value <= high):
             raise ConfigError(f"--{name} must be an integer from {low} to {high}, got {value!r}")
     if not config.languages:
@@ -153,6 +164,27 @@ def choose_voices(languages: Sequence[str], count: int, seed: int) -> list[Voice
         pitch, speed = int(rng.integers(*PITCH, endpoint=True)), int(rng.integers(*SPEED, endpoint=True))
         voices.append(Voice(f"v{i:03d}-{language}-{variant}", language, variant, pitch, speed))
     return voices
+
+
+def noise_clip(rate: int, rng: np.random.Generator) -> np.ndarray:
+    """``(rate,)`` float32: one second of coloured noise at a drawn level, half the time slowly swelling.
+
+    Example:
+        >>> x = noise_clip(8000, np.random.default_rng(0))
+        >>> x.shape, bool(-71 < 10 * np.log10(np.mean(x.astype(np.float64) ** 2)) < -19)
+        ((8000,), True)
+    """
+    exponent = rng.uniform(0.0, 2.0)
+    spectrum = np.fft.rfft(rng.standard_normal(rate))
+    spectrum /= np.arange(1, len(spectrum) + 1) ** (exponent / 2)
+    noise = np.fft.irfft(spectrum, n=rate)
+    if rng.random() < 0.5:
+        t = np.arange(rate) / rate
+        swell = 1.0 + rng.uniform(0.3, 0.9) * np.sin(2 * np.pi * rng.uniform(*SILENCE_SWELL_HZ) * t
+                                                      + rng.uniform(0, 2 * np.pi))
+        noise = noise * swell
+    noise = noise / np.sqrt(np.mean(noise**2)) * 10.0 ** (rng.uniform(*SILENCE_DBFS) / 20)
+    return np.clip(noise, -1.0, 1.0).astype(np.float32)
 
 
 def trim_silence(waveform: np.ndarray, rate: int, threshold_db: float = TRIM_DB, margin: float = 0.02) -> np.ndarray:
@@ -230,7 +262,7 @@ def synthesise(config: SynthConfig, out: str | os.PathLike, force: bool = False,
         shutil.rmtree(orphan, ignore_errors=True)
     staging = parent / f".{out.name}.{os.getpid()}.tmp"
     voices = choose_voices(config.languages, config.voices, config.seed)
-    counter = _Progress(len(voices) * len(config.words) * config.takes, callback=progress)
+    counter = _Progress(len(voices) * len(config.words) * config.takes + config.silence, callback=progress)
     seconds = []
     try:
         scratch = staging / ".scratch"  # espeak-ng's own output, one take at a time
@@ -245,8 +277,9 @@ def synthesise(config: SynthConfig, out: str | os.PathLike, force: bool = False,
                     seconds.append(len(audio) / config.rate)
                     counter.step()
         shutil.rmtree(scratch)
+        _write_silence(config, staging / SILENCE, counter)
         summary = {"out": str(out), "words": list(config.words), "voices": len(voices), "takes": config.takes,
-                   "clips": len(seconds), "rate": config.rate, "seed": config.seed,
+                   "clips": len(seconds), "silence": config.silence, "rate": config.rate, "seed": config.seed,
                    "languages": list(config.languages), "seconds": round(float(np.sum(seconds)), 2),
                    "shortest_s": round(float(np.min(seconds)), 3), "longest_s": round(float(np.max(seconds)), 3),
                    "espeak_ng": _version(binary)}
@@ -256,6 +289,18 @@ def synthesise(config: SynthConfig, out: str | os.PathLike, force: bool = False,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return summary
+
+
+def _write_silence(config: SynthConfig, folder: Path, counter: _Progress) -> None:
+    """``config.silence`` noise clips, each its own speaker, seeded by the seed alone."""
+    if not config.silence:
+        return
+    folder.mkdir()
+    rng = np.random.default_rng([config.seed, zlib.crc32(SILENCE.encode())])
+    for i in range(config.silence):
+        soundfile.write(folder / f"noise{i:05d}_nohash_0.wav", noise_clip(config.rate, rng), config.rate,
+                        subtype="PCM_16")
+        counter.step()
 
 
 def _replace(staging: Path, out: Path) -> None:

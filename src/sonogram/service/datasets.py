@@ -52,11 +52,13 @@ def describe(name: str, options: dict | None = None, seed: int = 0,
 
 
 def synthesise(words: list[str], out: str | os.PathLike, voices: int = 40, takes: int = 2, rate: int = 16000,
-               languages: list[str] | None = None, seed: int = 0, force: bool = False, progress=None) -> dict:
+               languages: list[str] | None = None, seed: int = 0, force: bool = False, progress=None,
+               silence: int = 0) -> dict:
     """A folder corpus of ``words`` spoken by ``voices`` espeak-ng voices (see :mod:`sonogram.data.speech_synth`);
-    returns its summary. ``progress(done, total)`` follows the clips."""
+    returns its summary. ``progress(done, total)`` follows the clips; ``silence`` adds that many
+    one-second clips of generated noise as a ``_silence_`` class."""
     from sonogram.data.speech_synth import ENGLISH, SynthConfig
     from sonogram.data.speech_synth import synthesise as write_corpus
 
-    config = SynthConfig(tuple(words), voices, takes, rate, tuple(languages or ENGLISH), seed)
+    config = SynthConfig(tuple(words), voices, takes, rate, tuple(languages or ENGLISH), seed, silence)
     return write_corpus(config, out, force, progress)
