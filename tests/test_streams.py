@@ -4,7 +4,8 @@ are matched to words with the stated tolerance; the threshold sweep equals the s
 import numpy as np
 import pytest
 
-from sonogram.data.streams import NOISE_RMS, StreamConfig, build_stream, joined_noise, speech_extent
+from sonogram.audio import loud_extent
+from sonogram.data.streams import NOISE_RMS, SPEECH_DB, StreamConfig, build_stream, joined_noise
 from sonogram.errors import ConfigError
 from sonogram.evaluate_detections import detection_metrics, match
 from sonogram.inference.detection import Detection, Detector, DetectorConfig, sweep_thresholds
@@ -24,10 +25,10 @@ def _noise(seconds: float = 3.0, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=int(seconds * RATE)).astype(np.float32)
 
 
-def test_speech_extent_finds_the_loud_part_of_a_clip():
-    start, end = speech_extent(_word(0.4, 440), RATE)
+def test_a_words_extent_is_the_loud_part_of_its_clip():
+    start, end = loud_extent(_word(0.4, 440), RATE, SPEECH_DB)
     assert abs(start / RATE - 0.3) <= 0.01 and abs(end / RATE - 0.7) <= 0.01
-    assert speech_extent(np.zeros(800, np.float32), RATE) == (0, 0)
+    assert loud_extent(np.zeros(800, np.float32), RATE, SPEECH_DB) == (0, 0)
 
 
 def test_every_target_word_lands_at_its_recorded_time_and_snr():

@@ -170,6 +170,26 @@ def fix_length(waveform: np.ndarray, length: int, align: Align = "center") -> np
     return out
 
 
+def loud_extent(waveform: np.ndarray, sample_rate: int, threshold_db: float) -> tuple[int, int]:
+    """First and last sample (exclusive) of the 10 ms frames louder than ``threshold_db`` (negative) below
+    the loudest frame: in a one-word clip, the word. ``(0, 0)`` for a clip of zeros or under 10 ms.
+
+    Example:
+        >>> loud_extent(np.concatenate([np.zeros(800), np.ones(400), np.zeros(800)]), 8000, -40.0)
+        (800, 1200)
+    """
+    frame = max(1, sample_rate // 100)
+    n = len(waveform) // frame
+    if n == 0:
+        return 0, 0
+    energy = (waveform[: n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1)
+    if energy.max() <= 0:
+        return 0, 0
+    level = 10 * np.log10(energy + 1e-12)
+    loud = np.flatnonzero(level > level.max() + threshold_db)
+    return int(loud[0] * frame), int((loud[-1] + 1) * frame)
+
+
 def normalize(waveform: np.ndarray, mode: NormMode = "peak", target: float = 1.0, eps: float = 1e-8) -> np.ndarray:
     """Scale a clip so its peak (``"peak"``) or RMS (``"rms"``) equals ``target``; silence is left as is."""
     if mode == "peak":

@@ -50,7 +50,7 @@ import numpy as np
 import soundfile
 
 from sonogram.atomic import orphaned_temporaries
-from sonogram.audio import resample
+from sonogram.audio import loud_extent, resample
 from sonogram.errors import ConfigError, DatasetError
 
 log = logging.getLogger(__name__)
@@ -196,16 +196,12 @@ def trim_silence(waveform: np.ndarray, rate: int, threshold_db: float = TRIM_DB,
         >>> len(trim_silence(x, 8000, margin=0.0))
         400
     """
-    frame = max(1, rate // 100)
-    n = len(waveform) // frame
-    if n == 0:
+    loud_start, loud_end = loud_extent(waveform, rate, threshold_db)
+    if loud_end <= loud_start:
         return waveform
-    energy = (waveform[: n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1)
-    level = 10 * np.log10(energy + 1e-12)
-    loud = np.flatnonzero(level > level.max() + threshold_db)
     pad = int(margin * rate)
-    start = max(0, loud[0] * frame - pad)
-    end = min(len(waveform), (loud[-1] + 1) * frame + pad)
+    start = max(0, loud_start - pad)
+    end = min(len(waveform), loud_end + pad)
     return waveform[start:end]
 
 

@@ -1,7 +1,7 @@
 """Long test streams for keyword spotting: held-out words laid on a noise bed, with their true times.
 
 A keyword model is judged on long audio, not on one-second clips. :func:`build_stream` places words
-(each cut to its speech with a short margin, faded in and out) one after another with random gaps on a
+(each cut to its speech, the frames within 35 dB of its loudest, with a short margin, faded in and out) one after another with random gaps on a
 continuous bed of background noise, each word scaled to a signal-to-noise ratio drawn from a list, and
 records where each word's speech starts and ends in the stream. Target words are placed once each;
 other words fill a share of the stream (or all of it, for a stream that must never trigger), reused
@@ -24,10 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sonogram.audio import loud_extent
 from sonogram.errors import ConfigError
 
 NOISE_RMS = 0.01  # the bed's level (-40 dBFS): a 20 dB word still has headroom below full scale
 FADE_SECONDS = 0.01
+SPEECH_DB = -35.0  # a word's speech: the 10 ms frames within this of its clip's loudest frame
 
 
 @dataclass(frozen=True)
@@ -87,24 +89,6 @@ class StreamConfig:
             raise ConfigError(f"margin must be 0-1 s and speed 0-0.5, got {self.margin}, {self.speed}")
 
 
-def speech_extent(waveform: np.ndarray, sample_rate: int, floor_db: float = -35.0,
-                  frame_seconds: float = 0.01) -> tuple[int, int]:
-    """First and last sample (exclusive) of the frames within ``floor_db`` of the loudest frame.
-
-    The clips of a spoken-word corpus hold one word in room noise, so the frames near the loudest one
-    are the word; ``(0, 0)`` for a silent clip.
-    """
-    frame = max(1, int(frame_seconds * sample_rate))
-    count = len(waveform) // frame
-    if count == 0:
-        return 0, 0
-    energy = np.square(waveform[:count * frame].astype(np.float64)).reshape(count, frame).mean(axis=1)
-    if energy.max() <= 0:
-        return 0, 0
-    loud = np.flatnonzero(10 * np.log10(np.maximum(energy, 1e-20) / energy.max()) >= floor_db)
-    return int(loud[0] * frame), int((loud[-1] + 1) * frame)
-
-
 def build_stream(targets: list[tuple[np.ndarray, str]], others: list[np.ndarray], noise: np.ndarray,
                  sample_rate: int, config: StreamConfig = StreamConfig(), seed: int = 0,
                  other_label: str = "_unknown_", min_seconds: float = 0.0) -> LongStream:
@@ -137,7 +121,7 @@ def build_stream(targets: list[tuple[np.ndarray, str]], others: list[np.ndarray]
         nonlocal cursor
         if reused and config.speed:
             waveform = _speed(waveform, 1 + rng.uniform(-config.speed, config.speed))
-        start, end = speech_extent(waveform, sample_rate)
+        start, end = loud_extent(waveform, sample_rate, SPEECH_DB)
         if end <= start:
             return
         margin = int(config.margin * sample_rate)
