@@ -77,17 +77,17 @@ def held_out(run: Run) -> tuple[list[tuple[np.ndarray, str]], list[np.ndarray], 
     return targets, others, joined_noise(noise), rate
 
 
-def posteriors(model: str, stream: LongStream, hop: float, threads: int, engine: str) -> tuple[np.ndarray, np.ndarray, float]:
+def posteriors(classifier: StreamingClassifier, stream: LongStream) -> tuple[np.ndarray, np.ndarray, float]:
     """End times, posteriors and the real-time factor of one pass over the whole stream."""
-    classifier = StreamingClassifier.open(model, hop, engine, threads)
+    classifier.reset()
     times, probabilities = classifier.push(stream.audio)
     tail_times, tail = classifier.finish()
     return np.concatenate([times, tail_times]), np.concatenate([probabilities, tail]), classifier.real_time_factor
 
 
-def per_hop_cost(model: str, audio: np.ndarray, rate: int, hop: float, threads: int, engine: str) -> dict:
+def per_hop_cost(classifier: StreamingClassifier, audio: np.ndarray) -> dict:
     """Milliseconds (wall and CPU) to push one hop of audio at a time, as live audio arrives."""
-    classifier = StreamingClassifier.open(model, hop, engine, threads)
+    classifier.reset()
     step = classifier.hop
     classifier.push(audio[:classifier.num_samples])  # the first window fills
     wall, cpu = [], []
@@ -96,7 +96,7 @@ def per_hop_cost(model: str, audio: np.ndarray, rate: int, hop: float, threads: 
         classifier.push(audio[at:at + step])
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - c0)
-    hop_ms = 1000 * step / rate
+    hop_ms = 1000 * classifier.hop_seconds
     return {"hops": len(wall), "hop_ms": hop_ms, "wall_ms_median": 1000 * median(wall),
             "wall_ms_p95": 1000 * float(np.percentile(wall, 95)), "cpu_ms_median": 1000 * median(cpu),
             "rtf_wall": median(wall) * 1000 / hop_ms, "rtf_cpu": median(cpu) * 1000 / hop_ms}
@@ -164,16 +164,16 @@ def main() -> None:
 
     engines, rows = {}, []
     for engine_name, (model, engine) in models.items():
+        classifier = StreamingClassifier.open(model, args.hop, engine, args.threads)
         scored = {}
         for part, stream in (("target", target), ("negative", negative)):
-            times, probs, rtf = posteriors(model, stream, args.hop, args.threads, engine)
+            times, probs, rtf = posteriors(classifier, stream)
             scored[part] = (times, probs)
             scored[f"rtf_{part}"] = rtf
-        classifier = StreamingClassifier.open(model, args.hop, engine, args.threads)
         scored["hop"], scored["window"] = classifier.hop_seconds, classifier.window_seconds
         result = evaluate_engine(labels, target, negative, scored)
         live_audio = target.audio if args.live_seconds is None else target.audio[:int(args.live_seconds * rate)]
-        live = per_hop_cost(model, live_audio, rate, args.hop, args.threads, engine)
+        live = per_hop_cost(classifier, live_audio)
         result.update(engine=classifier.engine, whole_stream_rtf=scored["rtf_negative"], per_hop=live)
         engines[engine_name] = result
         for label, point in (("default", result["default"]), ("<=1 FA/h", result["at_one_per_hour"])):

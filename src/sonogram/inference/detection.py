@@ -112,6 +112,11 @@ class Detector:
         starts = np.maximum(0, ends - self.span)
         return (cumulative[ends] - cumulative[starts]) / (ends - starts)[:, None]
 
+    def detection(self, time: float, target: int, score: float) -> Detection:
+        """The detection of target class ``target`` (an index into the targets) by the window ending at ``time``."""
+        return Detection(round(float(time) - self.window_seconds, 6), round(float(time), 6),
+                         self.labels[self.targets[target]], float(score))
+
     def update(self, times: np.ndarray, probabilities: np.ndarray) -> list[Detection]:
         """Feed the posteriors ``(windows, classes)`` of windows ending at ``times`` ``(windows,)``."""
         detections = []
@@ -127,8 +132,7 @@ class Detector:
             passing = mean >= self.threshold
             if passing.any():
                 best = int(np.argmax(np.where(passing, mean, -1.0)))
-                detections.append(Detection(round(float(t) - self.window_seconds, 6), round(float(t), 6),
-                                            self.labels[self.targets[best]], float(mean[best])))
+                detections.append(self.detection(t, best, mean[best]))
                 self._quiet_until = t + self.config.refractory
         return detections
 
@@ -170,8 +174,7 @@ def sweep_thresholds(detector: Detector, times: np.ndarray, probabilities: np.nd
         for i in np.flatnonzero(top >= threshold):
             if times[i] < quiet_until:
                 continue
-            found.append(Detection(round(float(times[i]) - detector.window_seconds, 6), round(float(times[i]), 6),
-                                   detector.labels[detector.targets[best[i]]], float(top[i])))
+            found.append(detector.detection(times[i], best[i], top[i]))
             quiet_until = times[i] + detector.config.refractory
         curves.append(found)
     return curves
