@@ -108,8 +108,9 @@ def _fft_window(window: torch.Tensor | None, n_fft: int, win_length: int, normal
 
 def _power(spec: torch.Tensor, power: float) -> torch.Tensor:
     """``|spec| ** power`` of a complex tensor, without a square root for ``power = 2``."""
-    if power == 2.0:
-        return torch.addcmul(spec.real.square(), spec.imag, spec.imag)
+    if power == 2.0:  # squaring the interleaved (re, im) pairs is contiguous; .real/.imag are strided
+        parts = torch.view_as_real(spec).square()  # (..., freq, 2)
+        return parts[..., 0] + parts[..., 1]
     magnitude = spec.abs()
     return magnitude if power == 1.0 else magnitude.pow(power)
 
@@ -128,7 +129,7 @@ def _refine_quiet_frames(mel: torch.Tensor, energy: torch.Tensor, frames: torch.
     ``mel (rows, frames, n_mels)``; ``energy (rows, frames, 1)`` the sum of each frame's spectrum;
     ``frames (rows, frames, n_fft)``; ``floor (n_mels,)`` is :data:`QUIET_BAND` times each filter's weight.
     """
-    quiet = (mel < energy * floor).any(-1)  # (rows, frames)
+    quiet = torch.addcmul(mel, energy, floor, value=-1.0).amin(-1) < 0  # (rows, frames): some band below its floor
     if not bool(quiet.any()):
         return mel
     where = quiet.nonzero(as_tuple=True)
@@ -286,16 +287,28 @@ def amplitude_to_db(x: torch.Tensor, multiplier: float = 10.0, amin: float = 1e-
     The floor is computed per ``(freq, frames)`` plane of ``x (..., freq, frames)``, never across a
     batch, so a clip's features do not depend on the loudest clip it is batched with.
     """
-    db = multiplier * torch.log10(torch.clamp(x, min=amin))
-    db = db - multiplier * math.log10(max(amin, ref))
-    return db if top_db is None else floor_db(db, top_db)
+    db = torch.log10(torch.clamp(x, min=amin))
+    db = db.mul_(multiplier) if _may_overwrite(db) else db * multiplier
+    offset = multiplier * math.log10(max(amin, ref))
+    if offset:
+        db = db - offset
+    return db if top_db is None else floor_db(db, top_db, overwrite=_may_overwrite(db))
 
 
-def floor_db(db: torch.Tensor, top_db: float) -> torch.Tensor:
-    """Decibels ``(..., freq, frames)`` floored ``top_db`` below the peak of each ``(freq, frames)`` plane."""
+def _may_overwrite(x: torch.Tensor) -> bool:
+    """True when ``x`` (a tensor this module just made) can be updated in place: no autograd, no graph recording."""
+    return not x.requires_grad and not tracing()
+
+
+def floor_db(db: torch.Tensor, top_db: float, overwrite: bool = False) -> torch.Tensor:
+    """Decibels ``(..., freq, frames)`` floored ``top_db`` below the peak of each ``(freq, frames)`` plane.
+
+    ``overwrite`` floors ``db`` in place, for a caller that owns it.
+    """
     if top_db < 0:
         raise ConfigError(f"top_db must be non-negative, got {top_db}")
-    return torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - top_db)
+    floor = db.amax(dim=(-2, -1), keepdim=True) - top_db
+    return torch.maximum(db, floor, out=db) if overwrite else torch.maximum(db, floor)
 
 
 def create_dct(n_mfcc: int, n_mels: int, norm: str | None = "ortho") -> torch.Tensor:
