@@ -276,3 +276,30 @@ def test_overrides_and_typed_configs():
         from_dict(MLPConfig, {"hidden": [1, "x"]}, "mlp")
     with pytest.raises(ConfigError, match="mlp.batch_norm: expected bool"):
         from_dict(MLPConfig, {"batch_norm": "yes"}, "mlp")
+
+
+def test_mixed_precision_runs_the_model_in_bfloat16_but_the_front_end_in_float32():
+    design = DesignConfig(sample_rate=8000, num_samples=4000, num_classes=3,
+                          frontend=[{"name": "log_mel", "n_fft": 256, "hop_length": 80, "n_mels": 20}],
+                          model={"name": "cnn", "channels": [4, 8]})
+    net = build_network(design).eval()
+    x = torch.randn(2, 4000, generator=torch.Generator().manual_seed(0))
+    exact = net.features(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features, logits = net.features(x), net(x)
+    assert features.dtype == torch.float32 and torch.equal(features, exact)
+    assert logits.dtype == torch.bfloat16
+
+
+def test_cnn_weights_and_activations_are_channels_last_with_the_same_outputs():
+    design = DesignConfig(sample_rate=8000, num_samples=4000, num_classes=3,
+                          frontend=[{"name": "log_mel", "n_fft": 256, "hop_length": 80, "n_mels": 20}],
+                          model={"name": "cnn", "channels": [4, 8]})
+    net = build_network(design).eval()
+    conv = net.model.blocks[0][0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 4000, generator=torch.Generator().manual_seed(0))
+    first = copy.deepcopy(net.model).to(memory_format=torch.contiguous_format)
+    features = net.features(x)
+    nchw = first.blocks(features.contiguous())  # the same weights, channels-first
+    assert torch.allclose(net.model.blocks(features), nchw, atol=1e-5)

@@ -90,6 +90,10 @@ class Network(nn.Module):
         """``(batch, num_samples) -> (batch, channel, freq, frames)``."""
         if waveform.shape[-1] != self.design.num_samples:
             raise ValueError(f"the network takes clips of {self.design.num_samples} samples, got {waveform.shape[-1]}")
+        device = waveform.device.type
+        if torch.is_autocast_enabled(device):  # mixed precision is for the model: features stay as exact as librosa's
+            with torch.autocast(device, enabled=False):
+                return self.frontend(waveform)
         return self.frontend(waveform)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
