@@ -33,21 +33,32 @@ from sonogram.errors import ConfigError  # noqa: E402
 FORMATS = (".png", ".svg")
 
 
+def render(fig: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
+    """Draw ``fig`` as ``fmt`` ("png" or "svg") bytes, then close it."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
 def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     """Write ``fig`` to ``path`` (.png or .svg) through a temporary file, then close it."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ConfigError(f"{path}: plots are saved as .png or .svg")
-    buffer = io.BytesIO()  # drawn first, so a full disk is reported with the size the figure needed
-    try:
-        fig.savefig(buffer, format=path.suffix[1:].lower(), dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    # drawn first, so a full disk is reported with the size the figure needed
+    return write_image(render(fig, path.suffix[1:].lower(), dpi), path)
+
+
+def write_image(data: bytes, path: Path) -> Path:
+    """Write drawn figure bytes to ``path`` atomically, creating its folder."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_error(path, exc) from None
-    write_bytes(path, buffer.getvalue())
+    write_bytes(path, data)
     return path
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import logging
 from pathlib import Path
 
@@ -36,14 +35,11 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.85em; }
 
 
 def embed(fig, save_as: Path | None = None) -> str:
-    """An ``<img>`` with the figure inlined as base64 PNG (also saved to ``save_as`` when given)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    """An ``<img>`` with the figure inlined as base64 PNG, drawn once (and written to ``save_as`` when given)."""
+    png = plots.render(fig, "png")
     if save_as is not None:
-        plots.save(fig, save_as)
-    else:
-        plots.plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+        plots.write_image(png, save_as)
+    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
 def table(header: list[str], rows: list[list]) -> str:
