@@ -1,6 +1,6 @@
 """Training speed: where one FSDD epoch goes, and the engine's overhead over a hand-written PyTorch loop.
 
-    python benchmarks/training.py [--recipe recipes/fsdd_fast.yaml] [--epochs 3]
+    python benchmarks/training.py [--recipe recipes/fsdd_fast.yaml] [--epochs 3] [--repeat 15] [--out DIR]
 
 1. Profile: one epoch of the recipe's network on its training batches, each phase timed on its
    own (data loading, waveform augmentation, front-end, model forward + loss, backward, optimiser
@@ -10,28 +10,38 @@
    network, augmentation, optimiser, schedule, the same batches, a validation pass), ``--epochs``
    each; loop, engine, loop again, so drift in machine load shows. Epoch seconds are medians over
    the epochs after the first.
+3. Step variants: one training step of the recipe's model (forward, loss, backward) on one batch
+   of its features, the model's weights and input stored channels-first (NCHW) and channels-last,
+   each in float32 and under bfloat16 autocast, ``--repeat`` interleaved rounds; medians with the
+   min-max spread, and each variant's speed-up over NCHW float32.
 
-Prints both tables and writes benchmarks/results/training.json. The end-to-end figure for the
-recipe is ``time sonogram train recipes/fsdd_fast.yaml --out DIR`` with an empty cache.
+Prints the tables and writes training.json to ``--out`` (default benchmarks/results). The end-to-end
+figure for the recipe, cold cache included, is ``python benchmarks/accuracy.py fsdd-fast``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
+import functools
 import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import lightning as L
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median, print_table, write_json  # noqa: E402
+from common import RESULTS, interleaved, median, print_table, write_json  # noqa: E402
 
 from sonogram.data.loaders import eval_loader, prepare_fold, train_loader  # noqa: E402
 from sonogram.engine.train import _loggers_and_callbacks, build_classifier, make_trainer  # noqa: E402
+from sonogram.models import cnn  # noqa: E402
 from sonogram.recipe import load_recipe  # noqa: E402
+from sonogram.runs import Run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,17 +133,47 @@ def engine(recipe, data, train_batches, val_batches, epochs: int, run_dir: Path)
     recipe.train.epochs = epochs
     L.seed_everything(recipe.seed, verbose=False)
     module = build_classifier(recipe, data)
-    _, callbacks, logger = _loggers_and_callbacks(recipe, run_dir, data.labels)
+    _, _, callbacks, logger = _loggers_and_callbacks(recipe, Run(run_dir), data.labels, data.split.name, None, None)
     timer = EpochTimes()
     trainer = make_trainer(recipe, callbacks + [timer], logger)
     trainer.fit(module, Batches(train_batches), Batches(val_batches))
     return timer.times
 
 
+def step_variants(recipe, data, batch, repeat: int) -> list[dict]:
+    """Forward + loss + backward of the recipe's model on one batch: NCHW or channels-last, float32 or bf16 autocast.
+
+    For NCHW the CNN's own conversion of its input to channels-last is switched off while it runs.
+    """
+    torch.manual_seed(recipe.seed)
+    network = build_classifier(recipe, data).network.train()
+    waveform, target = batch
+    features = network.features(waveform).detach()  # (B, C, F, T)
+
+    def step(model, x, autocast: bool, layout: str) -> None:
+        as_is = mock.patch.object(cnn, "channels_last", lambda t: t) if layout == "NCHW" else contextlib.nullcontext()
+        with as_is, torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = torch.nn.functional.cross_entropy(model(x), target)
+        loss.backward()
+
+    variants = {}
+    for layout, memory_format in (("NCHW", torch.contiguous_format), ("channels-last", torch.channels_last)):
+        model = copy.deepcopy(network.model).to(memory_format=memory_format)
+        x = features.contiguous(memory_format=memory_format)
+        for precision, autocast in (("float32", False), ("bf16 autocast", True)):
+            variants[f"{layout}, {precision}"] = functools.partial(step, model, x, autocast, layout)
+    times = interleaved(variants, repeat)
+    base = median(times["NCHW, float32"])
+    return [{"step": name, "ms (median)": 1e3 * median(t), "spread ms": f"{1e3 * min(t):.1f}-{1e3 * max(t):.1f}",
+             "x NCHW float32": base / median(t)} for name, t in times.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default=str(ROOT / "recipes" / "fsdd_fast.yaml"))
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=15, help="interleaved rounds of the step variants")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for training.json")
     args = parser.parse_args()
     recipe = load_recipe(args.recipe, ["train.progress=false"])
     data = prepare_fold(recipe)
@@ -167,7 +207,10 @@ def main() -> None:
                 "engine overhead": eng / loop - 1, "loop epochs s": loop_a + loop_b, "engine epochs s": engine_times}
     print()
     print_table([overhead], list(overhead)[:6])
-    write_json("training", [overhead], recipe=str(Path(args.recipe).name), phases=phases,
+    steps = step_variants(recipe, data, train_batches[0], args.repeat)
+    print()
+    print_table(steps, list(steps[0]))
+    write_json("training", [overhead], args.out, recipe=str(Path(args.recipe).name), phases=phases, steps=steps,
                torch_threads=torch.get_num_threads())
 
 
