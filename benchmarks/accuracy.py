@@ -40,6 +40,8 @@ class Experiment:
 
 EXPERIMENTS = [
     Experiment("fsdd-fast", "targets", "fsdd_fast", "train", cold=True),
+    Experiment("fsdd-fast-bf16", "targets", "fsdd_fast", "train", ["train.precision=bf16-mixed", "train.epochs=10"],
+               cold=True),
     Experiment("fsdd", "targets", "fsdd", "train"),
     Experiment("fsdd-loso", "targets", "fsdd_loso", "cv"),
     Experiment("sc-test-5fold", "targets", "speech_commands_test", "cv"),
