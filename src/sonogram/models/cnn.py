@@ -66,7 +66,8 @@ def channels_last(features: torch.Tensor) -> torch.Tensor:
     """``(batch, channel, freq, frames)`` stored channels-last, the layout oneDNN's CPU convolutions run fastest on.
 
     With the model's weights stored the same way, a training step of the FSDD CNN (batch 32, 2 threads)
-    measured 1.4x faster; BC-ResNet's depthwise convolutions and fftconv ran slower, so they keep the default.
+    measured 1.26-1.44x faster (``benchmarks/training.py``); BC-ResNet's depthwise convolutions gained
+    nothing and fftconv ran 0.7x as fast, so they keep the default layout.
     """
     return features.contiguous(memory_format=torch.channels_last)
 

@@ -77,6 +77,9 @@ class DesignConfig:
                               f"clip; the limit is {DEFAULT_MAX_SECONDS:g} s")
 
 
+AUTOCAST_DEVICES = ("cpu", "cuda", "mps", "xpu")  # torch.is_autocast_enabled refuses other device types (meta)
+
+
 class Network(nn.Module):
     """Waveforms in, logits out: ``(batch, num_samples) -> (batch, num_classes)``."""
 
@@ -91,7 +94,8 @@ class Network(nn.Module):
         if waveform.shape[-1] != self.design.num_samples:
             raise ValueError(f"the network takes clips of {self.design.num_samples} samples, got {waveform.shape[-1]}")
         device = waveform.device.type
-        if torch.is_autocast_enabled(device):  # mixed precision is for the model: features stay as exact as librosa's
+        # Mixed precision is for the model: the features stay as exact as librosa's.
+        if device in AUTOCAST_DEVICES and torch.is_autocast_enabled(device):
             with torch.autocast(device, enabled=False):
                 return self.frontend(waveform)
         return self.frontend(waveform)

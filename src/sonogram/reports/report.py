@@ -38,6 +38,8 @@ def embed(fig, save_as: Path | None = None) -> str:
     """An ``<img>`` with the figure inlined as base64 PNG, drawn once (and written to ``save_as`` when given)."""
     png = plots.render(fig, "png")
     if save_as is not None:
+        if save_as.suffix.lower() != ".png":
+            raise ConfigError(f"{save_as}: report figures are saved as .png")
         plots.write_image(png, save_as)
     return f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
