@@ -1,15 +1,16 @@
 """Training speed: where one FSDD epoch goes, and the engine's overhead over a hand-written PyTorch loop.
 
-    python benchmarks/training.py [--recipe recipes/fsdd_fast.yaml] [--epochs 3] [--repeat 15] [--out DIR]
+    python benchmarks/training.py [--recipe recipes/fsdd_fast.yaml] [--epochs 3] [--rounds 2] [--repeat 15] [--out DIR]
 
 1. Profile: one epoch of the recipe's network on its training batches, each phase timed on its
    own (data loading, waveform augmentation, front-end, model forward + loss, backward, optimiser
    and schedule step) and, from the engine's run, what remains (metrics, logging, callbacks).
 2. Overhead: the engine (``sonogram.engine.train``'s Classifier, Trainer, callbacks and
    TensorBoard logger, validating every epoch) against a minimal loop doing the same work (same
-   network, augmentation, optimiser, schedule, the same batches, a validation pass), ``--epochs``
-   each; loop, engine, loop again, so drift in machine load shows. Epoch seconds are medians over
-   the epochs after the first.
+   network, augmentation, optimiser, schedule, the same batches, a validation pass), in blocks of
+   ``--epochs`` epochs that take turns: loop, engine, loop, ... (``--rounds`` engine blocks). Epoch
+   seconds are medians over each block's epochs after the first; each engine block's overhead is
+   against the mean of the loop blocks on either side, and the figure is the median over blocks.
 3. Step variants: one training step of the recipe's model (forward, loss, backward) on one batch
    of its features, the model's weights and input stored channels-first (NCHW) and channels-last,
    each in float32 and under bfloat16 autocast, ``--repeat`` interleaved rounds; medians with the
@@ -123,9 +124,9 @@ class EpochTimes(L.Callback):
     def on_train_epoch_start(self, trainer, module) -> None:
         self._start = time.perf_counter()
 
-    def on_validation_end(self, trainer, module) -> None:
-        if not trainer.sanity_checking:
-            self.times.append(time.perf_counter() - self._start)
+    def on_train_epoch_end(self, trainer, module) -> None:
+        """After validation and the engine's own epoch-end callbacks (history, model.pt, last.ckpt), listed before it."""
+        self.times.append(time.perf_counter() - self._start)
 
 
 def engine(recipe, data, train_batches, val_batches, epochs: int, run_dir: Path) -> list[float]:
@@ -172,6 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default=str(ROOT / "recipes" / "fsdd_fast.yaml"))
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="engine blocks, each between two hand-loop blocks")
     parser.add_argument("--repeat", type=int, default=15, help="interleaved rounds of the step variants")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for training.json")
     args = parser.parse_args()
@@ -191,20 +193,26 @@ def main() -> None:
     hand_loop(recipe, data, train_batches, val_batches, 1, watch)
     watch.seconds = {"data loading (cached, DataLoader)": data_seconds, **watch.seconds}
 
-    loop_a = hand_loop(recipe, data, train_batches, val_batches, args.epochs)
-    with tempfile.TemporaryDirectory() as run_dir:
-        engine_times = engine(recipe, data, train_batches, val_batches, args.epochs, Path(run_dir))
-    loop_b = hand_loop(recipe, data, train_batches, val_batches, args.epochs)
-    loop = median(loop_a[1:] + loop_b[1:])
-    eng = median(engine_times[1:])
+    # Blocks take turns (loop, engine, loop, ..., loop); each engine block is compared with the mean of
+    # the loop blocks on either side, so a drift in machine load cancels to first order.
+    loops = [hand_loop(recipe, data, train_batches, val_batches, args.epochs)]
+    engines = []
+    for _ in range(args.rounds):
+        with tempfile.TemporaryDirectory() as run_dir:
+            engines.append(engine(recipe, data, train_batches, val_batches, args.epochs, Path(run_dir)))
+        loops.append(hand_loop(recipe, data, train_batches, val_batches, args.epochs))
+    block = [median(times[1:]) for times in loops]  # epoch seconds, first epoch of a block left out
+    ratios = [median(times[1:]) / ((block[i] + block[i + 1]) / 2) for i, times in enumerate(engines)]
+    loop, eng = median(block), median([median(times[1:]) for times in engines])
     epoch = sum(watch.seconds.values())
     phases = [{"phase": k, "seconds": v, "share": v / epoch} for k, v in watch.seconds.items()]
-    phases.append({"phase": "engine: metrics, logging, callbacks (engine epoch - loop epoch)", "seconds": eng - loop,
-                   "share": (eng - loop) / epoch})
+    extra = (median(ratios) - 1) * loop
+    phases.append({"phase": "engine: metrics, logging, callbacks (overhead x loop epoch)", "seconds": extra,
+                   "share": extra / epoch})
     print_table(phases, ["phase", "seconds", "share"])
     overhead = {"train batches": len(train_batches), "batch size": batch, "epochs each": args.epochs,
-                "loop epoch s (median)": loop, "engine epoch s (median)": eng,
-                "engine overhead": eng / loop - 1, "loop epochs s": loop_a + loop_b, "engine epochs s": engine_times}
+                "loop epoch s (median)": loop, "engine epoch s (median)": eng, "engine overhead": median(ratios) - 1,
+                "overhead per engine block": [r - 1 for r in ratios], "loop epochs s": loops, "engine epochs s": engines}
     print()
     print_table([overhead], list(overhead)[:6])
     steps = step_variants(recipe, data, train_batches[0], args.repeat)
