@@ -40,16 +40,18 @@ def weights(run: Path) -> dict:
     return torch.load(run / "model.pt", weights_only=True)["state_dict"]
 
 
-def wait_for_checkpoints(process: subprocess.Popen, checkpoint: Path, count: int) -> None:
-    """Return once ``checkpoint`` has been (re)written ``count`` times."""
-    seen, last = 0, None
+def wait_for_checkpoints(process: subprocess.Popen, checkpoint: Path, count: int) -> float:
+    """Return once ``checkpoint`` has been (re)written ``count`` (>= 2) times, with the seconds between writes."""
+    seen, last, times = 0, None, []
     deadline = time.monotonic() + 180
     while seen < count:
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
         stamp = checkpoint.stat().st_mtime_ns if checkpoint.is_file() else None
         if stamp != last and stamp is not None:
             seen, last = seen + 1, stamp
-        time.sleep(0.01)
+            times.append(time.monotonic())
+        time.sleep(0.005)
+    return (times[-1] - times[0]) / (len(times) - 1)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +78,8 @@ def test_kill_9_then_resume_gives_the_uninterrupted_run(recipe, uninterrupted, t
     run = tmp_path / "run"
     process = sonogram("train", str(recipe), "--out", str(run))
     rng = random.Random(seed)
-    wait_for_checkpoints(process, run / "checkpoints" / "last.ckpt", rng.randint(1, EPOCHS - 1))
-    time.sleep(rng.uniform(0.0, 0.5))  # somewhere inside the next epoch
+    epoch = wait_for_checkpoints(process, run / "checkpoints" / "last.ckpt", rng.randint(2, EPOCHS - 1))
+    time.sleep(rng.uniform(0.0, 0.8) * epoch)  # somewhere inside the next epoch, however fast epochs are
     process.send_signal(signal.SIGKILL)
     process.communicate()
     assert not (run / "metrics.json").exists(), "killed too late to test anything"
