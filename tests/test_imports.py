@@ -77,3 +77,30 @@ def test_light_imports_stay_light(module, forbidden):
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                        check=True).stdout)
     assert loaded == [], f"importing {module} loaded {loaded}"
+
+
+def test_the_cli_parser_and_serve_help_need_no_torch():
+    """A serve-only install has no torch: every sub-command's arguments must still parse (issue 12's promise)."""
+    code = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("No module named 'torch'")
+sys.meta_path.insert(0, NoTorch())
+from sonogram.cli import build_parser
+build_parser().parse_args(["serve", "model.onnx"])
+from sonogram.data import LOADERS
+print("ok", sorted(LOADERS)[0])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr
+
+
+def test_the_data_package_still_gives_the_cache_on_first_use():
+    from sonogram import data
+    from sonogram.data import cache
+
+    assert data.build_cache is cache.build_cache and data.WaveformSpec is cache.WaveformSpec
+    with pytest.raises(AttributeError):
+        data.no_such_name  # noqa: B018

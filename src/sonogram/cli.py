@@ -101,15 +101,14 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 # --- synth (issue 15): parse, call sonogram.service.datasets.synthesise, print ---
 def _synth_args(p: argparse.ArgumentParser) -> None:
-    from sonogram.data.speech_synth import ENGLISH
-
+    # No import of sonogram.data here: building the parser must not need torch (a serve-only install has none).
     p.add_argument("words", nargs="+", metavar="WORD", help="words to speak, one class folder each (letters only)")
     p.add_argument("--out", required=True, help="folder to write (refused if it exists and is not empty)")
     p.add_argument("--voices", type=int, default=40, help="synthetic speakers (default 40)")
     p.add_argument("--takes", type=int, default=2, help="takes of each word per voice (default 2)")
     p.add_argument("--rate", type=int, default=16000, help="sample rate in Hz (default 16000)")
     p.add_argument("--languages", type=lambda text: [x for x in text.split(",") if x],
-                   help=f"comma-separated espeak-ng languages (default: the English accents {','.join(ENGLISH)})")
+                   help="comma-separated espeak-ng languages (default: its 8 English accents, en-us, en-gb, ...)")
     p.add_argument("--seed", type=int, default=0, help="seed for voices, pitch, speed and amplitude (default 0)")
     p.add_argument("--silence", type=int, default=0, metavar="N",
                    help="also write N one-second clips of generated noise as a _silence_ class (default 0)")

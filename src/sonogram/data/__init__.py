@@ -9,7 +9,6 @@ from pathlib import Path
 
 from sonogram.data import audiomnist, folder, fsdd, multi, speech_commands
 from sonogram.data.base import Clip, Corpus, DatasetError, Split, speaker_overlap
-from sonogram.data.cache import WaveformDataset, WaveformSpec, build_cache
 from sonogram.data.download import Source, download_and_extract
 from sonogram.data.root import resolve_data_root
 
@@ -31,6 +30,16 @@ SOURCES: dict[str, Source] = {
     "speech_commands_v0.02": speech_commands.VERSIONS["v0.02"],
     "audiomnist": audiomnist.SOURCE,
 }
+
+
+def __getattr__(name: str):
+    """The cache's names, imported on first use: it needs torch, and the package must not (the CLI's
+    parser and a serve-only install, which has no torch, import it)."""
+    if name in ("WaveformDataset", "WaveformSpec", "build_cache"):
+        from sonogram.data import cache
+
+        return getattr(cache, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_dataset(name: str, data_root: str | os.PathLike | None = None, **options) -> Corpus:
