@@ -201,9 +201,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as run_dir:
             engines.append(engine(recipe, data, train_batches, val_batches, args.epochs, Path(run_dir)))
         loops.append(hand_loop(recipe, data, train_batches, val_batches, args.epochs))
-    block = [median(times[1:]) for times in loops]  # epoch seconds, first epoch of a block left out
-    ratios = [median(times[1:]) / ((block[i] + block[i + 1]) / 2) for i, times in enumerate(engines)]
-    loop, eng = median(block), median([median(times[1:]) for times in engines])
+    loop_blocks = [median(times[1:]) for times in loops]  # epoch seconds, first epoch of a block left out
+    engine_blocks = [median(times[1:]) for times in engines]
+    ratios = [e / ((loop_blocks[i] + loop_blocks[i + 1]) / 2) for i, e in enumerate(engine_blocks)]
+    loop, eng = median(loop_blocks), median(engine_blocks)
     epoch = sum(watch.seconds.values())
     phases = [{"phase": k, "seconds": v, "share": v / epoch} for k, v in watch.seconds.items()]
     extra = (median(ratios) - 1) * loop

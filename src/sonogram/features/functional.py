@@ -288,11 +288,12 @@ def amplitude_to_db(x: torch.Tensor, multiplier: float = 10.0, amin: float = 1e-
     batch, so a clip's features do not depend on the loudest clip it is batched with.
     """
     db = torch.log10(torch.clamp(x, min=amin))
-    db = db.mul_(multiplier) if _may_overwrite(db) else db * multiplier
+    owned = _may_overwrite(db)
+    db = db.mul_(multiplier) if owned else db * multiplier
     offset = multiplier * math.log10(max(amin, ref))
     if offset:
         db = db - offset
-    return db if top_db is None else floor_db(db, top_db, overwrite=_may_overwrite(db))
+    return db if top_db is None else floor_db(db, top_db, overwrite=owned)
 
 
 def _may_overwrite(x: torch.Tensor) -> bool:

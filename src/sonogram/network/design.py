@@ -77,9 +77,6 @@ class DesignConfig:
                               f"clip; the limit is {DEFAULT_MAX_SECONDS:g} s")
 
 
-AUTOCAST_DEVICES = ("cpu", "cuda", "mps", "xpu")  # torch.is_autocast_enabled refuses other device types (meta)
-
-
 class Network(nn.Module):
     """Waveforms in, logits out: ``(batch, num_samples) -> (batch, num_classes)``."""
 
@@ -95,7 +92,7 @@ class Network(nn.Module):
             raise ValueError(f"the network takes clips of {self.design.num_samples} samples, got {waveform.shape[-1]}")
         device = waveform.device.type
         # Mixed precision is for the model: the features stay as exact as librosa's.
-        if device in AUTOCAST_DEVICES and torch.is_autocast_enabled(device):
+        if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
             with torch.autocast(device, enabled=False):
                 return self.frontend(waveform)
         return self.frontend(waveform)
