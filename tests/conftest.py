@@ -1,5 +1,6 @@
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,67 @@ def kws_run(tmp_path_factory) -> Path:
     from tone_words import train_kws_run
 
     return train_kws_run(tmp_path_factory.mktemp("kws"))
+
+
+class Gate:
+    """Holds a training thread at one point until the test lets it through: ``allow(n)`` lets ``n`` passes
+    through, ``open()`` all of them from now on. A test that races its training (a Stop that the work could
+    outrun) arranges the order with a gate instead of a sleep."""
+
+    def __init__(self, name: str):
+        self.name, self.held = name, 0
+        self._passes, self._open = 0, False
+        self._changed = threading.Condition()
+
+    def allow(self, passes: int = 1) -> None:
+        with self._changed:
+            self._passes += passes
+            self._changed.notify_all()
+
+    def open(self) -> None:
+        with self._changed:
+            self._open = True
+            self._changed.notify_all()
+
+    def wait_until_held(self, count: int = 1, timeout: float = 120) -> None:
+        """Block the test until the training has reached the gate ``count`` times in all."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.held >= count, timeout):
+                raise TimeoutError(f"training never reached the {self.name} gate {count} time(s)")
+
+    def pass_through(self, timeout: float = 600) -> None:
+        """Called by the training thread: wait for a pass (or an open gate)."""
+        with self._changed:
+            self.held += 1
+            self._changed.notify_all()
+            if not self._changed.wait_for(lambda: self._open or self._passes > 0, timeout):
+                raise TimeoutError(f"the test never let training through the {self.name} gate")
+            if not self._open:
+                self._passes -= 1
+
+
+@pytest.fixture
+def training_gates(monkeypatch):
+    """``(epoch, evaluation)`` gates: every training in this process stops at the end of each epoch (after
+    the epoch's history row and checkpoint are written, before a stop request is read) and at the start of
+    its final evaluation (after the ``evaluating`` event, when a stop comes too late), until let through.
+    Both open when the test ends, so a failed test never leaves a training hanging."""
+    from sonogram.engine import train
+
+    epoch, evaluation = Gate("epoch"), Gate("evaluation")
+    read_stop, finish = train.EpochEvents.on_train_epoch_end, train.finish_run
+
+    def held_epoch_end(self, trainer, module):
+        if not trainer.sanity_checking:
+            epoch.pass_through()
+        read_stop(self, trainer, module)
+
+    def held_finish(*args, **kwargs):
+        evaluation.pass_through()
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(train.EpochEvents, "on_train_epoch_end", held_epoch_end)
+    monkeypatch.setattr(train, "finish_run", held_finish)
+    yield epoch, evaluation
+    epoch.open()
+    evaluation.open()

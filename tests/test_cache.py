@@ -107,18 +107,24 @@ def test_a_killed_build_leaves_no_orphan_after_the_next_build(corpus, tmp_path):
     import sys
     import time
 
-    code = ("import time, sys\n"
+    held = tmp_path / "held"
+    code = ("import threading\n"
+            "from pathlib import Path\n"
             "from sonogram.data import cache, load_dataset, WaveformSpec\n"
-            "real = cache._decode\n"
-            "def slow(clip, spec):\n"
-            "    time.sleep(0.2)\n"
+            "real, decoded = cache._decode, []\n"
+            "def decode_then_hold(clip, spec):\n"  # the build is under way (its temporary file open): held there
+            "    if decoded:\n"
+            f"        Path({str(held)!r}).write_text('held')\n"
+            "        threading.Event().wait()\n"
+            "    decoded.append(clip)\n"
             "    return real(clip, spec)\n"
-            "cache._decode = slow\n"
+            "cache._decode = decode_then_hold\n"
             f"cache.build_cache(load_dataset('fsdd', {str(tmp_path / 'data')!r}), WaveformSpec(16000, 4000), "
             f"{str(tmp_path / 'c')!r})\n")
     process = subprocess.Popen([sys.executable, "-c", code])
-    deadline = time.monotonic() + 60
-    while not list((tmp_path / "c").glob(".*.tmp")) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 300
+    while not held.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the build ended before it was held"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()

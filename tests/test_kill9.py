@@ -1,10 +1,12 @@
-"""kill -9 at random points of training, then ``--resume``: the final ``model.pt`` weights and
-``history.csv`` (but its seconds column) equal an uninterrupted run's, because every random state is in
-``last.ckpt``."""
+"""kill -9 at chosen points of training (inside a step, between epochs, halfway through writing a
+checkpoint), then ``--resume``: the final ``model.pt`` weights and ``history.csv`` (but its seconds
+column) equal an uninterrupted run's, because every random state is in ``last.ckpt``.
+
+The trainer is held at its kill point (it writes a marker, then waits for ever), so the kill always lands
+there, however fast or slow the machine is."""
 
 import csv
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -17,11 +19,44 @@ import yaml
 EPOCHS = 6
 
 
-def sonogram(*args: str, **kwargs) -> subprocess.Popen:
+# Runs the sonogram CLI with the trainer held at a kill point: argv is WHERE EPOCH BATCH MARKER, then the CLI's.
+HELD = """
+import sys, threading
+from pathlib import Path
+import lightning as L
+from sonogram.cli import main
+from sonogram.engine.train import Classifier
+
+where, epoch, batch, marker = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+
+def hold():
+    marker.write_text(where)
+    threading.Event().wait()
+
+if where == "step":  # inside training step BATCH of epoch EPOCH (0-based)
+    step = Classifier.training_step
+    def held_step(self, data, index):
+        if self.current_epoch == epoch and index == batch:
+            hold()
+        return step(self, data, index)
+    Classifier.training_step = held_step
+elif where == "checkpoint":  # last.ckpt's temporary file of epoch EPOCH written, not yet put in place
+    save = L.Trainer.save_checkpoint
+    def held_save(self, path, *args, **kwargs):
+        save(self, path, *args, **kwargs)
+        if self.current_epoch == epoch:
+            hold()
+    L.Trainer.save_checkpoint = held_save
+sys.exit(main(sys.argv[5:]))
+"""
+
+
+def sonogram(*args: str, held: tuple[str, int, int, Path] | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1] / "src"),
                                                                        os.environ.get("PYTHONPATH")]))}
-    return subprocess.Popen([sys.executable, "-m", "sonogram", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    command = ["-c", HELD, *map(str, held)] if held else ["-m", "sonogram"]
+    return subprocess.Popen([sys.executable, *command, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def finish(process: subprocess.Popen) -> None:
@@ -40,18 +75,13 @@ def weights(run: Path) -> dict:
     return torch.load(run / "model.pt", weights_only=True)["state_dict"]
 
 
-def wait_for_checkpoints(process: subprocess.Popen, checkpoint: Path, count: int) -> float:
-    """Return once ``checkpoint`` has been (re)written ``count`` (>= 2) times, with the seconds between writes."""
-    seen, last, times = 0, None, []
-    deadline = time.monotonic() + 180
-    while seen < count:
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
-        stamp = checkpoint.stat().st_mtime_ns if checkpoint.is_file() else None
-        if stamp != last and stamp is not None:
-            seen, last = seen + 1, stamp
-            times.append(time.monotonic())
-        time.sleep(0.005)
-    return (times[-1] - times[0]) / (len(times) - 1)
+def wait_until_held(process: subprocess.Popen, marker: Path) -> None:
+    """Return once the trainer has reached its kill point (the marker exists) and waits there."""
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        assert process.poll() is None, f"the trainer ended before its kill point: {process.communicate()[1]}"
+        assert time.monotonic() < deadline, "the trainer never reached its kill point"
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +89,7 @@ def recipe(tmp_path_factory, make_tiny_recipe) -> Path:
     data = make_tiny_recipe()
     data["train"]["epochs"] = EPOCHS
     data["train"]["patience"] = EPOCHS
-    data["train"]["batch_size"] = 4  # ~30 steps an epoch: long enough to be killed inside one on a fast machine
+    data["train"]["batch_size"] = 4  # ~30 steps an epoch, so a step in the middle of one can be chosen
     path = tmp_path_factory.mktemp("kill9") / "tiny.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -73,16 +103,17 @@ def uninterrupted(recipe, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_kill_9_then_resume_gives_the_uninterrupted_run(recipe, uninterrupted, tmp_path, seed):
-    run = tmp_path / "run"
-    process = sonogram("train", str(recipe), "--out", str(run))
-    rng = random.Random(seed)
-    epoch = wait_for_checkpoints(process, run / "checkpoints" / "last.ckpt", rng.randint(2, EPOCHS - 1))
-    time.sleep(rng.uniform(0.0, 0.8) * epoch)  # somewhere inside the next epoch, however fast epochs are
+@pytest.mark.parametrize("where, epoch, batch", [("step", 2, 17), ("step", 4, 0), ("checkpoint", 3, 0)],
+                         ids=["mid-epoch", "first-step", "checkpoint-write"])
+def test_kill_9_then_resume_gives_the_uninterrupted_run(recipe, uninterrupted, tmp_path, where, epoch, batch):
+    run, marker = tmp_path / "run", tmp_path / "held"
+    process = sonogram("train", str(recipe), "--out", str(run), held=(where, epoch, batch, marker))
+    wait_until_held(process, marker)
     process.send_signal(signal.SIGKILL)
     process.communicate()
-    assert not (run / "metrics.json").exists(), "killed too late to test anything"
+    assert not (run / "metrics.json").exists()
+    if where == "checkpoint":  # killed halfway through replacing last.ckpt: the torn file is left behind
+        assert (run / "checkpoints" / ".last.ckpt.tmp").is_file()
     finish(sonogram("train", "--resume", str(run)))
     assert not list(run.rglob("*.tmp")), "temporary files of the killed process were left behind"
     assert history(run) == history(uninterrupted)

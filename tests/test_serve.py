@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -233,24 +233,31 @@ def test_bounded_fuzz_never_gives_a_500(client):
         assert reply.status_code < 500, (path, query, reply.status_code, reply.text)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _served_url(server: subprocess.Popen, log) -> str:
+    """The URL named in ``sonogram serve``'s start-up line (it binds before it says so)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        log.seek(0)
+        found = re.search(r"on (http://127\.0\.0\.1:\d+)", log.read())
+        if found:
+            return found.group(1)
+        time.sleep(0.1)
+    log.seek(0)
+    pytest.fail(f"sonogram serve named no port: {log.read()}")
 
 
 def test_the_real_sonogram_serve(onnx_path, tmp_path):
-    port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "SONOGRAM_TOKEN": "tok"}
     log = open(tmp_path / "serve.log", "w+")
-    server = subprocess.Popen([sys.executable, "-m", "sonogram", "serve", str(onnx_path), "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "sonogram", "serve", str(onnx_path), "--port", "0"],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        url = f"http://127.0.0.1:{port}"
+        url = _served_url(server, log)
+        assert not url.endswith(":0")
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline:  # the port is bound: a request waits in its queue until uvicorn runs
             try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/v1/health", timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
@@ -266,3 +273,17 @@ def test_the_real_sonogram_serve(onnx_path, tmp_path):
     log.seek(0)
     output = log.read()
     assert "POST /v1/predict 200" in output and "GET /v1/labels 401" in output and "Traceback" not in output
+
+
+def test_sonogram_serve_on_a_taken_port_says_so_in_one_line(onnx_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "sonogram", "serve", str(onnx_path), "--port", str(port)],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr.strip().splitlines()[-1]

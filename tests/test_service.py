@@ -28,27 +28,88 @@ def epochs_of(job_events):
 
 
 @pytest.mark.slow
-def test_a_background_job_streams_epochs_stops_and_resumes(tiny_recipe, tmp_path):
+def test_a_background_job_streams_epochs_stops_and_resumes(tiny_recipe, tmp_path, training_gates):
+    epoch_end, evaluation = training_gates
+    evaluation.open()
     recipe = recipe_from_dict(tiny_recipe)
     job = training.start_training(recipe, tmp_path / "run")
-    seen = []
-    for event in job.follow():
-        seen.append(event)
-        if event["event"] == "epoch":
-            job.stop()  # honoured at the end of the epoch in which the job's thread sees it
-    assert job.state == "stopped" and seen[0] == {"event": "started", "run": str(tmp_path / "run")}
-    done = epochs_of(seen)
-    assert done == list(range(1, len(done) + 1)) and len(done) < 4
-    assert f"stopped after epoch {len(done)}; continue with: sonogram train --resume" in seen[-1]["message"]
+    epoch_end.wait_until_held()  # epoch 1 is written and checkpointed; its end waits for the test
+    assert job.phase == "training" and job.stop() and job.stop_requested
+    epoch_end.open()
+    assert job.wait(120) == "stopped"
+    seen = job.history
+    assert seen[0] == {"event": "started", "run": str(tmp_path / "run")}
+    assert epochs_of(seen) == [1]
+    assert "stopped after epoch 1; continue with: sonogram train --resume" in seen[-1]["message"]
     event = next(e for e in seen if e["event"] == "epoch")
     assert set(event) >= {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1", "lr", "seconds"}
     assert Run(tmp_path / "run").state == "resumable"
+    assert not job.stop()  # the job has ended: nothing to stop
 
     resumed = training.start_resume(tmp_path / "run")
     assert resumed.wait(120) == "finished", resumed.error
-    assert epochs_of(resumed.history) == list(range(len(done) + 1, 5))
+    assert epochs_of(resumed.history) == [2, 3, 4]
+    assert resumed.history[-2] == {"event": "evaluating", "fold": "official"}
     assert resumed.history[-1]["result"]["test"]["accuracy"] > 0.5
     assert Run(tmp_path / "run").state == "finished" and (tmp_path / "run" / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_a_stop_after_the_final_evaluation_began_is_refused_and_the_run_finishes(tiny_recipe, tmp_path,
+                                                                                  training_gates):
+    epoch_end, evaluation = training_gates
+    epoch_end.open()
+    job = training.start_training(recipe_from_dict(tiny_recipe), tmp_path / "run")
+    evaluation.wait_until_held()  # every epoch is done; the evaluation waits for the test
+    assert job.phase == "evaluating" and not job.stop() and not job.stop_requested
+    evaluation.open()
+    assert job.wait(120) == "finished", job.error
+    assert Run(tmp_path / "run").state == "finished"
+
+
+@pytest.mark.slow
+def test_a_stop_between_the_last_epoch_and_the_evaluation_leaves_the_evaluation_to_resume(tiny_recipe, tmp_path):
+    stop = threading.Event()
+
+    def stop_once_trained(event):  # the last epoch's stop check has passed; the evaluation has not begun
+        if event["event"] == "epoch" and event["epoch"] == tiny_recipe["train"]["epochs"]:
+            stop.set()
+
+    with pytest.raises(Interrupted, match="stopped after epoch 4"):  # the last epoch still reads it
+        training.train(recipe_from_dict(tiny_recipe), tmp_path / "at-last-epoch", progress=stop_once_trained,
+                       stop=stop)
+    stop.clear()
+    late = []
+
+    def stop_while_announcing(event):
+        late.append(event["event"])
+        if event["event"] == "evaluating":
+            stop.set()
+
+    with pytest.raises(Interrupted, match="before the final evaluation"):
+        training.train(recipe_from_dict(tiny_recipe), tmp_path / "run", progress=stop_while_announcing, stop=stop)
+    assert late[-1] == "evaluating" and Run(tmp_path / "run").state == "resumable"
+    events = []
+    resumed = training.resume(tmp_path / "run", progress=events.append, report=False)  # the evaluation alone
+    assert [e["event"] for e in events] == ["started", "evaluating"] and resumed.metrics["epochs"] == 4
+    assert Run(tmp_path / "run").state == "finished"
+
+
+@pytest.mark.slow
+def test_a_stop_during_a_folds_evaluation_still_stops_a_cross_validation_with_folds_to_come(tiny_recipe, tmp_path,
+                                                                                           training_gates):
+    epoch_end, evaluation = training_gates
+    epoch_end.open()
+    tiny_recipe["dataset"]["split"], tiny_recipe["train"]["epochs"] = "loso", 2
+    job = training.start_cross_validation(recipe_from_dict(tiny_recipe), tmp_path / "cv")
+    evaluation.wait_until_held()  # fold 1 of 3 is trained; folds follow, so a stop still applies
+    assert job.phase == "training" and job.stop()
+    evaluation.open()
+    assert job.wait(120) == "stopped", job.error
+    assert "cross-validation stopped in fold 2/3" in job.history[-1]["message"]
+    assert [e for e in job.history if e["event"] == "evaluating"] == [
+        {"event": "evaluating", "fold": "speaker-ann", "more_folds": True}]
+    assert epochs_of(job.history) == [1, 2, 1]  # fold 2 stopped after its first epoch
 
 
 @pytest.mark.slow

@@ -74,15 +74,21 @@ def test_try_file_answers_with_features_and_frames_and_refuses_bad_audio(make_ti
 
 
 @pytest.mark.slow
-def test_two_trainings_started_together_get_their_own_folders(make_tiny_recipe, tmp_path):
+def test_two_trainings_started_together_get_their_own_folders(make_tiny_recipe, tmp_path, training_gates):
+    epoch_end, evaluation = training_gates
+    evaluation.open()
     board = JobBoard()
     recipe = recipe_from_dict(make_tiny_recipe())
     first, second = board.start(recipe, tmp_path), board.start(recipe, tmp_path)
     assert first.run_dir != second.run_dir
+    epoch_end.wait_until_held()  # the first is training (the second waits its turn)
     with pytest.raises(RunError, match="is training now"):
         board.resume(first.run_dir)
+    epoch_end.open()
     assert first.wait(120) == second.wait(120) == "finished"
     for job in (first, second):
         assert (job.run_dir / "metrics.json").is_file()
-    with pytest.raises(RunError, match="not training"):
+    with pytest.raises(RunError, match="has already finished; there is nothing to stop"):
         board.stop(first.run_dir)
+    with pytest.raises(RunError, match="not training in this studio"):
+        board.stop(tmp_path / "elsewhere")

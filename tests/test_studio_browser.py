@@ -4,7 +4,6 @@ design edit, a training start and a Try prediction take is printed."""
 
 import re
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -26,12 +25,6 @@ SHOTS = REPO / "docs" / "images"
 WAIT_MS = 120_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, make_tiny_recipe) -> Path:
     """A runs folder holding a finished tiny run (``tiny``, and a copy of it) for Inspect and Try."""
@@ -46,13 +39,13 @@ def runs(tmp_path_factory, make_tiny_recipe) -> Path:
 
 @pytest.fixture(scope="module")
 def studio(runs, corpus_root):
-    """The studio served on a free local port: its URL."""
+    """The studio served on a free local port (Gradio starts its server on the first port it can bind, so no
+    other process can take the port between a check and the start): its URL."""
     from sonogram.studio.app import build_app, serve
 
     app = build_app(runs, corpus_root)
-    port = free_port()
-    serve(app, runs, corpus_root, port=port, block=False)
-    yield f"http://127.0.0.1:{port}"
+    serve(app, runs, corpus_root, block=False)
+    yield app.local_url.rstrip("/")
     app.close()
 
 
@@ -136,7 +129,8 @@ def test_design_edit_updates_parameters_and_flags_an_invalid_value(page):
     assert page.locator(".sg-node.sg-bad").count() == 0
 
 
-def test_train_starts_stops_and_resumes_a_run_whose_graph_grows(page, tmp_path, make_tiny_recipe):
+def test_train_starts_stops_and_resumes_a_run_whose_graph_grows(page, tmp_path, make_tiny_recipe, training_gates):
+    epoch_end, evaluation = training_gates  # the training waits for the test at each epoch's end
     epochs = 15
     recipe = tmp_path / "grow.yaml"
     data = make_tiny_recipe()
@@ -148,24 +142,28 @@ def test_train_starts_stops_and_resumes_a_run_whose_graph_grows(page, tmp_path, 
     box.press("Enter")
     started = time.perf_counter()
     page.locator("#train-start").click()
-    status = page.locator("#train-status")
-    page.wait_for_function(f"() => /grow: .* epoch [1-9][0-9]* of {epochs}/.test("
-                           "document.querySelector('#train-status').innerText)")
+    status, message = page.locator("#train-status"), page.locator("#train-message")
+    status.get_by_text(f"grow: training · epoch 1 of {epochs}").wait_for()  # held at the end of epoch 1
     print(f"\nstudio timing: training start (click to first epoch on the graph): {time.perf_counter() - started:.2f} s")
     page.locator("#train-stop").click()
-    status.get_by_text("grow: resumable").wait_for()
-    stopped_at = int(re.search(rf"epoch (\d+) of {epochs}", status.inner_text()).group(1))
-    assert stopped_at < epochs
+    message.get_by_text("stopping after the current epoch").wait_for()
+    status.get_by_text("grow: stopping after this epoch").wait_for()
+    epoch_end.allow()  # epoch 1 ends and reads the stop
+    status.get_by_text(f"grow: resumable · epoch 1 of {epochs}").wait_for()
+
     page.locator("#train-resume").click()
-    seen = {stopped_at}
-    deadline = time.time() + WAIT_MS / 1000
-    while time.time() < deadline and "finished" not in status.inner_text():
-        found = re.search(rf"epoch (\d+) of {epochs}", status.inner_text())
-        seen.add(int(found.group(1)) if found else 0)
-        page.wait_for_timeout(100)
-    assert re.search(rf"grow: finished · epoch \d+ of {epochs}", status.inner_text())  # early stopping may end it
-    assert len(seen - {0}) >= 2, f"the graph did not grow epoch by epoch: saw epochs {sorted(seen)}"
+    status.get_by_text(f"grow: training · epoch 2 of {epochs}").wait_for()  # the graph grows epoch by epoch
     page.locator("#train-graph img").wait_for()
+    epoch_end.allow()
+    status.get_by_text(f"grow: training · epoch 3 of {epochs}").wait_for()
+    epoch_end.open()
+    evaluation.wait_until_held()  # training is over (all epochs, or early stopping): a Stop now is too late
+    status.get_by_text("grow: finishing evaluation").wait_for()
+    page.locator("#train-stop").click()
+    message.get_by_text("too late to stop").wait_for()
+    evaluation.open()
+    status.get_by_text("grow: finished").wait_for()
+    assert re.search(rf"grow: finished · epoch \d+ of {epochs}", status.inner_text())
     shoot(page, "train")
 
 
@@ -197,9 +195,10 @@ def test_try_predicts_an_uploaded_wav_and_refuses_a_non_audio_file(page, runs, c
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio at all")
     page.locator("#try-audio input[type=file]").set_input_files(str(bad))
-    page.wait_for_timeout(1000)
+    page.locator("#try-audio a[download][href*='notes.wav']").wait_for(state="attached")  # the upload is in
     page.locator("#try-predict").click()
-    page.locator("#try-message").get_by_text("⚠").wait_for()
+    page.locator("#try-message").get_by_text("not a readable audio file").wait_for()
+    assert page.locator("#try-message").inner_text().startswith("⚠")
     assert "Traceback" not in page.content()
 
     page.reload()

@@ -436,7 +436,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     defaults = ServeConfig()
     p.add_argument("model", metavar="RUN|MODEL.onnx", help="a run folder (torch) or an exported .onnx (onnxruntime)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=port_number, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=free_or_port_number, default=8000,
+                   help="port (default 8000; 0: a free one, named in the start-up line)")
     p.add_argument("--backend", choices=["torch", "onnx"], help="runtime (default: onnx for a .onnx file, else torch)")
     p.add_argument("--token", default=os.environ.get("SONOGRAM_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' (default: $SONOGRAM_TOKEN; none: open)")
@@ -658,15 +659,20 @@ def cmd_studio(args: argparse.Namespace) -> int:
     return 0
 
 
-def port_number(text: str) -> int:
+def port_number(text: str, lowest: int = 1) -> int:
     """An argparse type: a TCP port, 1 to 65535."""
     try:
         port = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {port}")
+    if not lowest <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is {lowest} to 65535, got {port}")
     return port
+
+
+def free_or_port_number(text: str) -> int:
+    """An argparse type: a TCP port, or 0 for a free one that the system picks."""
+    return port_number(text, lowest=0)
 
 
 # Optional packages and the extra that installs each (see pyproject.toml).

@@ -50,7 +50,8 @@ def run_cv(recipe: Recipe, out_dir: str | Path, progress: ProgressFn | None = No
            stop: threading.Event | None = None, command: str | None = None) -> dict:
     """Train and evaluate every fold; returns (and writes) the ``cv.json`` summary.
 
-    ``progress`` receives a ``fold`` event as each fold starts and the epoch events of its training.
+    ``progress`` receives a ``fold`` event as each fold starts, then the epoch and ``evaluating`` events of
+    its training (see :func:`train_run`).
     """
     out_dir = Path(out_dir)
     corpus = load_corpus(recipe)
@@ -72,8 +73,9 @@ def run_cv(recipe: Recipe, out_dir: str | Path, progress: ProgressFn | None = No
             if not resume and run.path.exists():  # started but not one epoch finished: nothing worth keeping
                 shutil.rmtree(run.path)
             try:
-                metrics = train_run(fold_recipe, run.path, index, resume=resume, corpus=corpus, progress=progress,
-                                    stop=stop, command=command)
+                metrics = train_run(fold_recipe, run.path, index, resume=resume, corpus=corpus,
+                                    progress=_more_folds_after(progress, index + 1 < len(splits)), stop=stop,
+                                    command=command)
             except Interrupted:
                 again = command or f"sonogram cv RECIPE --out {out_dir}"
                 raise Interrupted(f"cross-validation stopped in fold {index + 1}/{len(splits)} ({split.name}); "
@@ -86,6 +88,14 @@ def run_cv(recipe: Recipe, out_dir: str | Path, progress: ProgressFn | None = No
                       "epochs": metrics["epochs"]})
         write_cv_summary(out_dir, summarise(recipe, folds, len(splits)))
     return summarise(recipe, folds, len(splits))
+
+
+def _more_folds_after(progress: ProgressFn | None, more: bool) -> ProgressFn | None:
+    """``progress`` with ``"more_folds": True`` added to a fold's ``evaluating`` event when folds follow it
+    (training goes on afterwards, so a stop asked for then still applies)."""
+    if progress is None or not more:
+        return progress
+    return lambda event: progress({**event, "more_folds": True} if event["event"] == "evaluating" else event)
 
 
 def summarise(recipe: Recipe, folds: list[dict], total: int) -> dict:

@@ -341,7 +341,9 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
     """Train one fold into ``run_dir`` (or continue it) and evaluate it; returns ``metrics.json``'s content.
 
     ``corpus`` saves loading the dataset again when the caller (``cv``) already has it. ``progress``
-    receives one event per finished epoch; setting ``stop`` ends training after the current epoch.
+    receives one event per finished epoch, then ``{"event": "evaluating", "fold"}`` once training is done;
+    setting ``stop`` ends training after the current epoch (or, set after the last epoch but before that
+    event, before the final evaluation).
     Returns ``None`` on non-zero DDP ranks. Raises :class:`Interrupted` after Ctrl-C or a stop (the
     folder stays resumable). Nothing is written before the whole recipe has been checked.
     """
@@ -365,7 +367,7 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
     trainer = make_trainer(recipe, callbacks, logger)
     if checkpoint is not None and run.provenance().get(TRAINED):  # only the final evaluation was interrupted
         files.load_state_dict(checkpoint["callbacks"][files.state_key])
-        return _finish_or_interrupt(run, recipe, data, files, trainer)
+        return _finish_or_interrupt(run, recipe, data, files, trainer, progress, stop)
     loader = train_loader(data, recipe.train.batch_size, recipe.seed, recipe.train.num_workers)
     module.loader_generator = loader.generator
     if not resume and rank_zero_only.rank == 0:
@@ -393,10 +395,18 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
     if not trainer.is_global_zero:
         return None
     run.update_provenance(**{TRAINED: True})
-    return _finish_or_interrupt(run, recipe, data, files, trainer)
+    return _finish_or_interrupt(run, recipe, data, files, trainer, progress, stop)
 
 
-def _finish_or_interrupt(run: Run, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer) -> dict:
+def _finish_or_interrupt(run: Run, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer,
+                         progress: ProgressFn | None, stop: threading.Event | None) -> dict:
+    """The final evaluation of a trained run. It announces itself first: a stop asked for before that
+    announcement (after the last epoch's check) still interrupts here, one asked for after it cannot."""
+    if progress is not None:
+        progress({"event": "evaluating", "fold": data.split.name})
+    if stop is not None and stop.is_set():
+        raise Interrupted(f"stopped after the last epoch, before the final evaluation (training is done); "
+                          f"finish it with: sonogram train --resume {run.path}")
     try:
         return finish_run(run, recipe, data, files, trainer)
     except KeyboardInterrupt:

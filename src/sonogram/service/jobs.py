@@ -47,12 +47,15 @@ class JobBoard:
             self.jobs[str(run_dir)] = job
             return job
 
-    def stop(self, run_dir: str | Path) -> None:
-        """Ask the training of ``run_dir`` to stop after its current epoch."""
+    def stop(self, run_dir: str | Path) -> bool:
+        """Ask the training of ``run_dir`` to stop after its current epoch; ``False`` when that comes too late
+        (its training is over and the final evaluation has begun, so the run will finish)."""
         job = self.jobs.get(str(run_dir))
-        if job is None or not job.running:
+        if job is None:
             raise RunError(f"{run_dir} is not training in this studio")
-        job.stop()
+        if not job.running:
+            raise RunError(f"{run_dir} has already {job.state}; there is nothing to stop")
+        return job.stop()
 
     def get(self, run_dir: str | Path) -> Job | None:
         return self.jobs.get(str(run_dir))

@@ -8,6 +8,8 @@ restart of whatever started it, and shows up in ``sonogram`` commands. Events ar
 - ``{"event": "fold", "fold": name, "index": i, "folds": n, "state": ...}`` (cross-validation)
 - ``{"event": "epoch", "fold", "epoch", "epochs", "train_loss", "train_accuracy", "train_macro_f1",
   "val_loss", "val_accuracy", "val_macro_f1", "lr", "seconds"}``
+- ``{"event": "evaluating", "fold"}`` when a run's training is done and its final evaluation begins
+  (``"more_folds": True`` in a cross-validation with folds still to come)
 - ``{"event": "finished", "metrics" | "summary": ...}``, ``{"event": "stopped", "message"}`` or
   ``{"event": "failed", "error"}``
 """
@@ -114,7 +116,9 @@ class Job:
 
     Read progress with :meth:`events` (non-blocking) or :meth:`wait`; :meth:`stop` ends training after
     the current epoch, leaving a resumable run folder. ``state`` is ``running``, ``finished``,
-    ``stopped`` or ``failed``; ``result`` and ``error`` hold the outcome.
+    ``stopped`` or ``failed``; ``result`` and ``error`` hold the outcome. While running, ``phase`` is
+    ``training`` or ``evaluating`` (the last training is done: a stop comes too late to keep the run
+    resumable), and ``stop_requested`` says whether a stop was accepted.
 
     Example (not run here: it trains)::
 
@@ -130,13 +134,21 @@ class Job:
         self.error: str | None = None
         self.history: list[dict] = []
         self.started = time.time()
+        self.phase = "training"
         self._queue: queue.Queue[dict] = queue.Queue()
         self._stop = threading.Event()
+        self._phase_lock = threading.Lock()  # a stop and the move to evaluating never interleave
         self._thread = threading.Thread(target=self._run, args=(target,), name=f"sonogram-job-{run_dir.name}",
                                         daemon=True)
         self._thread.start()
 
     def _emit(self, event: dict) -> None:
+        if event["event"] == "evaluating" and not event.get("more_folds"):
+            with self._phase_lock:
+                self.phase = "evaluating"
+        elif event["event"] == "fold":
+            with self._phase_lock:
+                self.phase = "training"
         self.history.append(event)
         self._queue.put(event)
 
@@ -162,9 +174,21 @@ class Job:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def stop(self) -> None:
-        """Ask training to stop after the current epoch (which is checkpointed, so it can be resumed)."""
-        self._stop.set()
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> bool:
+        """Ask training to stop after the current epoch (which is checkpointed, so it can be resumed).
+
+        Returns ``False``, and asks nothing, when it comes too late: training is over and the final
+        evaluation has begun (or the job has ended), so the run will finish rather than stay resumable.
+        """
+        with self._phase_lock:
+            if self.phase != "training" or not self.running:
+                return False
+            self._stop.set()
+            return True
 
     def events(self) -> list[dict]:
         """Events that arrived since the last call, without waiting."""

@@ -79,8 +79,9 @@ def build(places: Places, board: JobBoard, design_state: gr.State) -> None:
 
     @guarded(outputs=1)
     def halt(path):
-        board.stop(path or "")
-        return "stopping after the current epoch (the run folder stays resumable)"
+        if board.stop(path or ""):
+            return "stopping after the current epoch (the run folder stays resumable)"
+        return "too late to stop: training is over and the final evaluation has begun, so the run will finish"
 
     @guarded(outputs=1)
     def again(path):
@@ -108,7 +109,12 @@ def follow(board: JobBoard, path: str | None, seen: str):
     epochs = details["config"].get("train", {}).get("epochs", "?")
     state = details["state"]
     if job is not None and job.running:
-        state = "training" if rows or job.history else "waiting to start"
+        if job.phase == "evaluating":
+            state = "finishing evaluation"
+        elif job.stop_requested:
+            state = "stopping after this epoch"
+        else:
+            state = "training" if rows or job.history else "waiting to start"
     elif job is not None and job.state == "failed":
         state = f"failed: {job.error}"
     status = f"**{Path(path).name}**: {state} · epoch {len(rows)} of {epochs}"
