@@ -62,7 +62,7 @@ def main() -> None:
     corpus = load_dataset("fsdd", args.data_root)
     recipe.design.num_classes = len(corpus.classes)
     paths = [clip.path for clip in corpus.clips[: args.files]]
-    predictor = Predictor(build_network(recipe.design), list(corpus.classes))
+    predictor = Predictor.from_network(build_network(recipe.design), list(corpus.classes))
     batched(predictor, paths[:64])  # warm-up: first calls allocate
     rows = []
     for name, fn in (("one file at a time", one_at_a_time), ("batched (predict_files, 64)", batched)):

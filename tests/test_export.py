@@ -20,7 +20,8 @@ from sonogram.config import to_dict  # noqa: E402
 from sonogram.errors import ConfigError, RunError  # noqa: E402
 from sonogram.features.dft import ConvSpectrogram, export_ready  # noqa: E402
 from sonogram.features.layers import Spectrogram  # noqa: E402
-from sonogram.inference.onnx import OnnxModel, predict_files  # noqa: E402
+from sonogram.inference.onnx import OnnxScorer  # noqa: E402
+from sonogram.inference.predictor import Predictor  # noqa: E402
 from sonogram.network import model_card  # noqa: E402
 from sonogram.network.checkpoint import save_checkpoint  # noqa: E402
 from sonogram.network.design import build_network, load_design  # noqa: E402
@@ -147,7 +148,7 @@ def test_export_run_writes_metadata_and_card(exported):
     assert card["data"] == {"dataset": "fsdd", "split": "official", "fold": None, "options": {}, "seed": 0}
     assert card["metrics"] == {"test": {"accuracy": 0.5, "macro_f1": 0.4}, "val": {"accuracy": 0.6, "macro_f1": 0.5}}
     assert card["exports"]["onnx"]["sha256"] == model_card.sha256(path)
-    model = OnnxModel.load(path)
+    model = OnnxScorer.load(path)
     assert (model.labels, model.sample_rate, model.num_samples, model.model_id) == (
         card["labels"], 8000, 6000, card["model_id"])
     assert model.card["design"] == card["design"]
@@ -171,14 +172,14 @@ def test_export_errors_are_clear(exported, tmp_path):
         model_card.read_card(tmp_path / "card.json")
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
     with pytest.raises(ConfigError, match="not a readable ONNX model"):
-        OnnxModel.load(tmp_path / "bad.onnx")
+        OnnxScorer.load(tmp_path / "bad.onnx")
 
 
 def test_metadata_needs_the_sonogram_keys(tmp_path):
     net = build_network(load_design(REPO / "recipes" / "designs" / "mlp_waveform.yaml")).eval()
     path = export_onnx(net, tmp_path / "plain.onnx", {"labels": "[]"})
     with pytest.raises(ConfigError, match="sample_rate, num_samples, align missing"):
-        OnnxModel.load(path)
+        OnnxScorer.load(path)
     card = model_card.new_card("m", [str(d) for d in range(10)], 8000, 8000, "left", {}, 1)
     assert set(metadata(card)) >= {"labels", "sample_rate", "num_samples", "align", "design", "sonogram_version"}
 
@@ -194,12 +195,10 @@ def _wav_files(tmp_path: Path, shared_data: Path) -> list[Path]:
 
 
 def test_onnx_predictions_match_torch(exported, tmp_path, shared_data):
-    from sonogram.inference.predictor import Predictor
-
     run, path = exported
     files = _wav_files(tmp_path, shared_data)
-    want = list(Predictor.from_run(run).predict_files(files))
-    got = list(predict_files(OnnxModel.load(path), files, batch_size=2))
+    want = list(Predictor.open(run).predict_files(files))
+    got = list(Predictor.open(path).predict_files(files, batch_size=2))
     assert [type(r).__name__ for r in got] == ["Prediction"] * 4 + ["AudioError"]
     assert "broken.wav" in str(got[-1])
     for g, w in zip(got[:4], want[:4]):
@@ -211,8 +210,8 @@ def test_onnx_predictor_never_imports_torch(exported, shared_data):
     _, path = exported
     clip = sorted((shared_data / "fsdd" / "recordings").glob("*.wav"))[0]
     code = ("import sys\n"
-            "from sonogram.inference.onnx import OnnxModel, predict_files\n"
-            f"rows = list(predict_files(OnnxModel.load({str(path)!r}), [{str(clip)!r}]))\n"
+            "from sonogram.inference.predictor import Predictor\n"
+            f"rows = list(Predictor.open({str(path)!r}).predict_files([{str(clip)!r}]))\n"
             "assert rows[0].label in [str(d) for d in range(10)], rows\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n"
             "print('ok')\n")

@@ -90,7 +90,7 @@ def test_damaged_files_load_or_raise_audio_error(case):
 
 @pytest.fixture(scope="module")
 def predictor(finished_tiny_run) -> Predictor:
-    return Predictor.from_run(finished_tiny_run)
+    return Predictor.open(finished_tiny_run)
 
 
 @FUZZ

@@ -69,7 +69,8 @@ def test_lightning_is_imported_only_by_the_engine():
 
 @pytest.mark.parametrize("module, forbidden", [
     ("sonogram.features.functional", ["soundfile", "soxr", "sonogram.data", "lightning", "matplotlib"]),
-    ("sonogram.inference.predictor", ["lightning", "matplotlib", "librosa", "sklearn", "tensorboard"]),
+    ("sonogram.inference.predictor", ["torch", "lightning", "matplotlib", "librosa", "sklearn", "tensorboard"]),
+    ("sonogram.serve.app", ["torch", "lightning", "matplotlib"]),
     ("sonogram", ["torch", "lightning", "soundfile"]),
 ])
 def test_light_imports_stay_light(module, forbidden):

@@ -115,7 +115,7 @@ def test_frames_work_for_any_model(tiny_runs, tone_file):
     waveform, _ = load(tone_file, 8000)
     panels = []
     for run in tiny_runs:
-        times, probabilities = Predictor.from_run(run).frame_probabilities(waveform, hop_seconds=0.05)
+        times, probabilities = Predictor.open(run).frame_probabilities(waveform, hop_seconds=0.05)
         assert probabilities.shape == (len(times), 10) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
         assert times[0] == 0 and times[-1] <= len(waveform) / 8000
         panels.append((run.name, times, probabilities, [str(d) for d in range(10)], []))

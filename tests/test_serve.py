@@ -23,8 +23,9 @@ httpx = pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from sonogram.inference.backend import TorchModel  # noqa: E402
-from sonogram.inference.onnx import OnnxModel, predict_files  # noqa: E402
+from sonogram.inference.onnx import OnnxScorer  # noqa: E402
+from sonogram.inference.predictor import Predictor  # noqa: E402
+from sonogram.inference.scorers import TorchScorer  # noqa: E402
 from sonogram.network.design import build_network, load_design  # noqa: E402
 from sonogram.network.export import export_onnx, metadata  # noqa: E402
 from sonogram.network.model_card import new_card  # noqa: E402
@@ -56,7 +57,7 @@ def onnx_path(network, card, tmp_path_factory) -> Path:
 
 
 def _client(onnx_path: Path, **settings) -> TestClient:
-    return TestClient(create_app(OnnxModel.load(onnx_path), ServeConfig(**settings)))
+    return TestClient(create_app(OnnxScorer.load(onnx_path), ServeConfig(**settings)))
 
 
 def _wav(seconds: float = 0.5, rate: int = 8000, fmt: str = "WAV", subtype: str | None = None) -> bytes:
@@ -85,7 +86,7 @@ def test_health_labels_model_and_docs(client):
 
 def test_predict_upload_and_raw_body_match_the_predictor(client, onnx_path, tmp_path, shared_data):
     clip = sorted((shared_data / "fsdd" / "recordings").glob("*.wav"))[0]
-    want = next(predict_files(OnnxModel.load(onnx_path), [clip]))
+    want = next(Predictor.open(onnx_path).predict_files([clip]))
     reply = client.post("/v1/predict", files={"file": (clip.name, clip.read_bytes(), "audio/wav")})
     assert reply.status_code == 200
     body = reply.json()
@@ -162,7 +163,7 @@ def test_one_access_log_line_per_request(client, caplog):
 
 
 def test_torch_backend_serves_the_same_answers(network, card, onnx_path):
-    torch_model = TorchModel(network, LABELS, 8000, 6000, "center", "test-model", card)
+    torch_model = TorchScorer.from_network(network, LABELS, "test-model", card)
     body = _wav(0.6)
     with TestClient(create_app(torch_model, ServeConfig())) as c:
         by_torch = c.post("/v1/predict", content=body).json()

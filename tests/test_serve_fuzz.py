@@ -10,7 +10,7 @@ pytest.importorskip("onnxruntime")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from sonogram.inference.onnx import OnnxModel  # noqa: E402
+from sonogram.inference.onnx import OnnxScorer  # noqa: E402
 from sonogram.network.design import build_network, load_design  # noqa: E402
 from sonogram.network.export import export_onnx, metadata  # noqa: E402
 from sonogram.network.model_card import new_card  # noqa: E402
@@ -27,7 +27,7 @@ def api_schema(tmp_path_factory):
     network = build_network(design).eval()
     card = new_card("fuzz", [str(d) for d in range(10)], 8000, 8000, "center", {}, 1)
     path = export_onnx(network, tmp_path_factory.mktemp("fuzz") / "model.onnx", metadata(card))
-    app = create_app(OnnxModel.load(path), ServeConfig(max_bytes=200_000, max_seconds=5.0))
+    app = create_app(OnnxScorer.load(path), ServeConfig(max_bytes=200_000, max_seconds=5.0))
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

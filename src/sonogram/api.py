@@ -19,13 +19,14 @@ from sonogram.service.training import CVResult, ProgressFn, TrainResult, cross_v
 from sonogram.service.training import train as _train
 
 
-def load(run: str | os.PathLike, device: str = "cpu") -> Predictor:
-    """A finished run (its folder, or a ``model.pt``) ready to predict waveforms or files.
+def load(model: str | os.PathLike, device: str = "cpu") -> Predictor:
+    """A finished run (its folder, or a ``model.pt``) on torch, or an exported ``MODEL.onnx`` on onnxruntime,
+    ready to predict waveforms or files.
 
     ``sonogram.load("runs/fsdd").predict(waveforms, sample_rate=44100)`` resamples and fits each clip
-    to the network's input and returns one :class:`~sonogram.inference.predictor.Prediction` per clip.
+    to the model's input and returns one :class:`~sonogram.inference.predictor.Prediction` per clip.
     """
-    return Predictor.from_run(run, device)
+    return Predictor.open(model, device=device)
 
 
 def train(recipe: str | os.PathLike | Recipe, out: str | os.PathLike | None = None, overrides: list[str] = (),

@@ -9,8 +9,9 @@ Example:
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from sonogram.inference.predictor import Predictor
+from sonogram.inference.scorers import TorchScorer
 from sonogram.network.design import Network
 
 
@@ -40,27 +41,16 @@ def classification_metrics(targets, predictions, labels: list[str]) -> dict:
     }
 
 
-@torch.no_grad()
-def predict_probabilities(network: Network, waveforms, batch_size: int = 256,
-                          device: str | torch.device = "cpu") -> np.ndarray:
-    """Class probabilities ``(clips, classes)`` for ``waveforms (clips, num_samples)`` (array or memmap)."""
-    network = network.to(device).eval()
-    out = []
-    for start in range(0, len(waveforms), batch_size):
-        batch = torch.as_tensor(np.asarray(waveforms[start:start + batch_size], dtype=np.float32), device=device)
-        out.append(network(batch).softmax(dim=-1).cpu())
-    classes = network.design.num_classes
-    return torch.cat(out).numpy() if out else np.zeros((0, classes), dtype=np.float32)
-
-
 def part_metrics(network: Network, data, parts: tuple[str, ...] = ("train", "val", "test"),
-                 device: str | torch.device = "cpu") -> dict:
-    """``{part: classification_metrics}`` of ``network`` on each non-empty part of a ``FoldData``."""
+                 device="cpu") -> dict:
+    """``{part: classification_metrics}`` of ``network`` (moved to ``device``) on each non-empty part of a
+    ``FoldData``, scored through the one :class:`~sonogram.inference.predictor.Predictor`."""
+    predictor = Predictor(TorchScorer.from_network(network.to(device), data.labels))
     metrics = {}
     for part in parts:
         waveforms, targets = data.part(part)
         if len(targets):
-            predictions = predict_probabilities(network, waveforms, device=device).argmax(axis=1)
+            predictions = predictor.probabilities(waveforms, batch_size=256).argmax(axis=1)
             metrics[part] = classification_metrics(targets, predictions, data.labels)
     return metrics
 

@@ -39,12 +39,6 @@ class Prediction:
         return out
 
 
-def from_probabilities(path: str, labels: list[str], probabilities: np.ndarray) -> Prediction:
-    """A :class:`Prediction` from one clip's class probabilities ``(classes,)``."""
-    return Prediction(path, labels[int(np.argmax(probabilities))],
-                      {label: round(float(p), 6) for label, p in zip(labels, probabilities)})
-
-
 def expand_paths(paths: list[str | Path]) -> Iterator[Path]:
     """Files as given (whatever their suffix: a bad one gets its own error) and audio files inside folders."""
     for path in map(Path, paths):

@@ -1,13 +1,15 @@
-"""Use a finished run: load its network and predict waveforms or audio files at any sample rate, batched.
+"""Predict with any scorer (a run on torch, an ``.onnx`` on onnxruntime): waveforms or audio files at any
+sample rate, batched, each fitted to the model's input with a note when that matters, and checked for
+non-finite scores. Every door (CLI, API, studio, server, reports, evaluation) predicts through it.
 
-Needs only torch, soundfile and soxr: never the training framework.
+Needs only numpy, soundfile and soxr here; torch only for a torch scorer, never the training framework.
 
 Example:
     >>> import numpy as np
     >>> from sonogram.network.design import DesignConfig, build_network
     >>> net = build_network(DesignConfig(sample_rate=8000, num_samples=800, num_classes=2,
     ...                                  frontend=[{"name": "waveform"}], model={"name": "mlp", "hidden": [4]}))
-    >>> predictor = Predictor(net, ["no", "yes"])
+    >>> predictor = Predictor.from_network(net, ["no", "yes"])
     >>> [p.label in ("no", "yes") for p in predictor.predict([np.zeros(1600), np.zeros(400)], sample_rate=16000)]
     [True, True]
 """
@@ -20,55 +22,53 @@ from pathlib import Path
 
 import numpy as np
 import soxr
-import torch
 
 from sonogram.audio import fix_length, load
 from sonogram.errors import AudioError, ConfigError, RunError
 from sonogram.inference.prediction import Prediction, expand_paths
-from sonogram.network.design import Network
+from sonogram.inference.scorers import Scorer, TorchScorer, open_model
 
 MIN_FILL = 0.1  # a clip under this fraction of the network's input is mostly padding
 SILENCE = 1e-4  # peak-to-peak range under -80 dBFS: no signal
 
 
-def _overflow(clip: np.ndarray) -> str:
+def overflow(clip: np.ndarray) -> str:
+    """Why a clip got non-finite scores from a sound model."""
     return (f"the network's scores overflow on this clip (samples up to {float(np.abs(clip).max()):.3g}, "
             f"audio lies in [-1, 1]); is the file damaged?")
 
 
 class Predictor:
-    """A trained network with its class names and input contract (rate, length, alignment)."""
+    """A scorer with its input contract (rate, length, alignment) applied to whatever audio it is given."""
 
-    def __init__(self, network: Network, labels: list[str]):
-        if len(labels) != network.design.num_classes:
-            raise RunError(f"{len(labels)} labels for a network with {network.design.num_classes} outputs")
-        self.network, self.labels = network.eval(), list(labels)
+    def __init__(self, scorer: Scorer):
+        self.scorer = scorer
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, device: str = "cpu") -> Predictor:
-        """The best network of a run folder (or a ``model.pt`` file)."""
-        from sonogram.network.checkpoint import load_checkpoint
-        from sonogram.runs import Run
+    def open(cls, path: str | Path, backend: str | None = None, device: str = "cpu", threads: int = 0) -> Predictor:
+        """A run folder (or ``model.pt``) on torch, or ``MODEL.onnx`` on onnxruntime (see :func:`open_model`)."""
+        return cls(open_model(path, backend, threads, device))
 
-        path = Path(run_dir)
-        network, checkpoint = load_checkpoint(path, device) if path.is_file() else Run(path).model(device)
-        return cls(network, checkpoint["labels"])
+    @classmethod
+    def from_network(cls, network, labels: list[str]) -> Predictor:
+        """A :class:`~sonogram.network.design.Network` in memory, on torch."""
+        return cls(TorchScorer.from_network(network, labels))
+
+    @property
+    def labels(self) -> list[str]:
+        return self.scorer.labels
 
     @property
     def sample_rate(self) -> int:
-        return self.network.design.sample_rate
+        return self.scorer.sample_rate
 
     @property
     def num_samples(self) -> int:
-        return self.network.design.num_samples
+        return self.scorer.num_samples
 
     @property
     def align(self) -> str:
-        return self.network.design.align
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.network.parameters()).device
+        return self.scorer.align
 
     def fit(self, waveform: np.ndarray) -> tuple[np.ndarray, str | None]:
         """Pad or cut a mono clip at the network's rate to its input length, as in training.
@@ -91,34 +91,33 @@ class Predictor:
         clip = waveform if n == length else fix_length(waveform, length, self.align)
         return clip, "; ".join(notes) or None
 
-    @torch.no_grad()
-    def _scores(self, clips: np.ndarray, batch_size: int) -> np.ndarray:
-        out = []
-        for start in range(0, len(clips), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(clips[start:start + batch_size])).to(self.device)
-            out.append(self.network(batch).softmax(-1).cpu().numpy())
+    def scores(self, clips: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """``(clips, num_samples)`` fitted waveforms (an array or a memory map) -> ``(clips, classes)``, unchecked,
+        ``batch_size`` clips at a time."""
+        out = [self.scorer.probabilities(np.asarray(clips[start:start + batch_size], dtype=np.float32))
+               for start in range(0, len(clips), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
-    def _non_finite(self, probabilities: np.ndarray) -> np.ndarray:
-        """Rows of non-finite scores; a :class:`RunError` when the weights themselves are (training diverged)."""
+    def non_finite(self, probabilities: np.ndarray) -> np.ndarray:
+        """Rows of non-finite scores; a :class:`RunError` when the model itself is to blame (training diverged)."""
         bad = ~np.isfinite(probabilities).all(axis=1)
-        if bad.any() and not all(torch.isfinite(p).all() for p in self.network.state_dict().values()
-                                 if p.is_floating_point()):
+        if bad.any() and not self.scorer.weights_finite():
             raise RunError("the model gives non-finite scores (its weights hold NaN or inf; did training diverge?)")
         return bad
 
     def probabilities(self, clips: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """``(clips, num_samples)`` waveforms at the network's rate -> ``(clips, classes)`` probabilities.
+        """``(clips, num_samples)`` waveforms at the model's rate -> ``(clips, classes)`` probabilities.
 
-        A clip the network cannot score (samples so large its features overflow) is an :class:`AudioError`.
+        A clip the model cannot score (samples so large its features overflow) is an :class:`AudioError`.
         """
-        probabilities = self._scores(clips, batch_size)
-        bad = np.flatnonzero(self._non_finite(probabilities))
+        probabilities = self.scores(clips, batch_size)
+        bad = np.flatnonzero(self.non_finite(probabilities))
         if len(bad):
-            raise AudioError(f"clip {bad[0]}: {_overflow(clips[bad[0]])}")
+            raise AudioError(f"clip {bad[0]}: {overflow(clips[bad[0]])}")
         return probabilities
 
-    def _answer(self, probabilities: np.ndarray, path: str, seconds: float, note: str | None) -> Prediction:
+    def answer(self, probabilities: np.ndarray, path: str, seconds: float, note: str | None) -> Prediction:
+        """One clip's :class:`Prediction` from its probabilities ``(classes,)``."""
         best = int(probabilities.argmax())
         return Prediction(path, self.labels[best], {label: round(float(p), 6) for label, p in
                                                     zip(self.labels, probabilities)}, round(seconds, 4), note)
@@ -148,7 +147,7 @@ class Predictor:
         if not clips:
             return []
         probabilities = self.probabilities(np.stack(clips), batch_size)
-        return [self._answer(p, "", s, n) for p, s, n in zip(probabilities, seconds, notes)]
+        return [self.answer(p, "", s, n) for p, s, n in zip(probabilities, seconds, notes)]
 
     def predict_files(self, paths: Sequence[str | Path], batch_size: int = 64,
                       max_seconds: float = 600.0) -> Iterator[Prediction | AudioError]:
@@ -159,9 +158,9 @@ class Predictor:
         pending: list[tuple[str, np.ndarray, float, str | None]] = []
 
         def flush() -> Iterator[Prediction | AudioError]:
-            probabilities = self._scores(np.stack([clip for _, clip, _, _ in pending]), batch_size)
-            for (path, clip, seconds, note), p, bad in zip(pending, probabilities, self._non_finite(probabilities)):
-                yield AudioError(f"{path}: {_overflow(clip)}") if bad else self._answer(p, path, seconds, note)
+            probabilities = self.scores(np.stack([clip for _, clip, _, _ in pending]), batch_size)
+            for (path, clip, seconds, note), p, bad in zip(pending, probabilities, self.non_finite(probabilities)):
+                yield AudioError(f"{path}: {overflow(clip)}") if bad else self.answer(p, path, seconds, note)
             pending.clear()
 
         for path in expand_paths(paths):
@@ -180,7 +179,6 @@ class Predictor:
         if pending:
             yield from flush()
 
-    @torch.no_grad()
     def frame_probabilities(self, waveform: np.ndarray, hop_seconds: float = 0.05,
                             batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities of a window the network's length slid along a clip of any length.

@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -34,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from sonogram.errors import AudioError, ConfigError
+from sonogram.inference.scorers import TorchScorer, frozen_for_inference, is_onnx, open_model
 
-Scorer = Callable[[np.ndarray], np.ndarray]  # (windows, num_samples) -> (windows, classes) probabilities
+ScoreFn = Callable[[np.ndarray], np.ndarray]  # (windows, num_samples) -> (windows, classes) probabilities
 BATCH = 256  # windows scored at once
 
 
@@ -47,7 +47,7 @@ class StreamingClassifier:
     """
 
     def __init__(self, labels: list[str], sample_rate: int, num_samples: int, hop: int, engine: str,
-                 scorer: Scorer | None = None, network=None, note: str | None = None):
+                 scorer: ScoreFn | None = None, network=None, note: str | None = None):
         self.labels, self.sample_rate, self.num_samples, self.hop = list(labels), sample_rate, num_samples, hop
         self.engine, self.note = engine, note
         self._scorer, self._network = scorer, network
@@ -60,24 +60,19 @@ class StreamingClassifier:
     def open(cls, path: str | Path, hop_seconds: float = 0.1, engine: str = "auto",
              threads: int = 0) -> StreamingClassifier:
         """A run folder (torch; ``frames`` engine where the front-end allows) or ``MODEL.onnx`` (``windows``)."""
-        from sonogram.inference.backend import is_onnx, open_model
-
         if engine not in ("auto", "frames", "windows"):
             raise ConfigError(f"engine must be auto, frames or windows, got {engine!r}")
-        if is_onnx(path):
-            if engine == "frames":
-                raise ConfigError("an ONNX model runs whole windows (engine windows); the frames engine needs a run folder")
-            model = open_model(path, "onnx", threads)
-            return cls.from_scorer(model.probabilities, model.labels, model.sample_rate, model.num_samples, hop_seconds)
-        model = open_model(path, "torch", threads)
-        return cls.from_network(model.network, model.labels, hop_seconds, engine)
+        if is_onnx(path) and engine == "frames":
+            raise ConfigError("an ONNX model runs whole windows (engine windows); the frames engine needs a run folder")
+        model = open_model(path, threads=threads)
+        if isinstance(model, TorchScorer):
+            return cls.from_network(model.network, model.labels, hop_seconds, engine)
+        return cls.from_scorer(model.probabilities, model.labels, model.sample_rate, model.num_samples, hop_seconds)
 
     @classmethod
     def from_network(cls, network, labels: list[str], hop_seconds: float = 0.1,
                      engine: str = "auto") -> StreamingClassifier:
         """A :class:`~sonogram.network.design.Network` on torch."""
-        import torch
-
         design = network.design
         network = network.eval()
         first = network.frontend[0]
@@ -89,25 +84,16 @@ class StreamingClassifier:
         _check_hop(hop_seconds)
         if engine == "windows" or why:
             hop = max(1, int(round(hop_seconds * design.sample_rate)))
-
-            device = next(network.parameters()).device
-            with torch.inference_mode():
-                model = frozen_for_inference(network.model, network.features(torch.zeros(1, design.num_samples,
-                                                                                         device=device)))
-
-            @torch.inference_mode()
-            def score(windows: np.ndarray) -> np.ndarray:
-                batch = torch.from_numpy(np.ascontiguousarray(windows, np.float32)).to(device)
-                return model(network.features(batch)).softmax(-1).cpu().numpy()
-
+            scorer = TorchScorer.from_network(network, labels).frozen()
             note = f"every window computed whole: {why}" if why else None
-            return cls(labels, design.sample_rate, design.num_samples, hop, "windows", scorer=score, note=note)
+            return cls(labels, design.sample_rate, design.num_samples, hop, "windows", scorer=scorer.probabilities,
+                       note=note)
         frame_hop = first.frame_geometry.hop
         hop = frame_hop * max(1, int(round(hop_seconds * design.sample_rate / frame_hop)))
         return cls(labels, design.sample_rate, design.num_samples, hop, "frames", network=network)
 
     @classmethod
-    def from_scorer(cls, scorer: Scorer, labels: list[str], sample_rate: int, num_samples: int,
+    def from_scorer(cls, scorer: ScoreFn, labels: list[str], sample_rate: int, num_samples: int,
                     hop_seconds: float = 0.1) -> StreamingClassifier:
         """Any function from ``(windows, num_samples)`` waveforms to ``(windows, classes)`` probabilities."""
         _check_hop(hop_seconds)
@@ -176,26 +162,6 @@ class StreamingClassifier:
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """End the stream with half a window of silence, so its last half-second is seen mid-window."""
         return self.push(np.zeros(self.num_samples // 2 + self.hop - 1, np.float32))
-
-
-def frozen_for_inference(model, example):
-    """The model traced, frozen and optimised for inference (batch norm folded into convolutions, oneDNN
-    layouts: about 4x faster for a small CNN on one window), or the model itself where tracing fails or
-    changes its answers (beyond 1e-4) at another batch size."""
-    import warnings
-
-    import torch
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fast = torch.jit.optimize_for_inference(torch.jit.trace(copy.deepcopy(model).eval(), example))
-            probe = torch.cat([example, example.flip(-1) + 1.0, example * 0.5])
-            if torch.allclose(fast(probe), model(probe), rtol=1e-4, atol=1e-4):
-                return fast
-    except Exception:  # noqa: BLE001 - models that cannot be traced run eagerly
-        pass
-    return model
 
 
 def _check_hop(hop_seconds: float) -> None:

@@ -80,7 +80,7 @@ def frame_examples(run: Run, count: int = 2) -> list[tuple[str, str, str]]:
     except (DatasetError, AudioError) as exc:
         log.warning("no per-frame examples: %s", exc)
         return []
-    predictor = Predictor.from_run(run.path)
+    predictor = Predictor.open(run.path)
     test = np.sort(data.split.parts()["test"])
     predicted = predictor.probabilities(data.waveforms[test]).argmax(axis=1)
     truth = data.corpus.targets[test]

@@ -8,7 +8,10 @@ Endpoints (OpenAPI docs at ``/docs``):
     GET  /v1/model           the model card
 
 Errors are ``{"error": message}`` with 401 (token), 413 (too big or too long), 415 (not audio),
-422 (empty or damaged audio, bad fields). Each request logs one access line with its latency.
+422 (empty or damaged audio, a clip the model cannot score, bad fields), 500 (a model whose weights are
+not finite). Each request logs one access line with its latency. Clips are fitted and checked by the
+same :class:`~sonogram.inference.predictor.Predictor` as every other door: a prediction carries its
+``note`` (a clip cut, mostly padding, or silent) when one applies.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from sonogram import __version__
+from sonogram.errors import RunError
+from sonogram.inference.predictor import Predictor, overflow
+from sonogram.inference.scorers import Scorer
 from sonogram.serve.batcher import MicroBatcher
 from sonogram.serve.config import ServeConfig
 from sonogram.serve.decode import RequestError, decode
@@ -58,6 +64,7 @@ class PredictionOut(BaseModel):
     probabilities: dict[str, float]
     duration: float
     sample_rate: int
+    note: str | None = None
 
 
 class FileError(BaseModel):
@@ -78,8 +85,9 @@ class ErrorOut(BaseModel):
 _ERRORS = {code: {"model": ErrorOut} for code in (401, 413, 415, 422)}
 
 
-def create_app(model, config: ServeConfig) -> FastAPI:
-    """An app serving ``model`` (an :class:`~sonogram.inference.onnx.OnnxModel` or ``TorchModel``)."""
+def create_app(model: Scorer, config: ServeConfig) -> FastAPI:
+    """An app serving ``model``, any :class:`~sonogram.inference.scorers.Scorer` (an ``.onnx`` or a run)."""
+    predictor = Predictor(model)
     batcher = MicroBatcher(model.probabilities, config.max_batch, config.batch_wait_ms)
 
     @asynccontextmanager
@@ -114,14 +122,20 @@ def create_app(model, config: ServeConfig) -> FastAPI:
 
     async def predict_clip(filename: str, data: bytes, top_k: int) -> PredictionOut:
         clip = await asyncio.to_thread(decode, data, filename, model.sample_rate, config.max_bytes, config.max_seconds)
-        probabilities = await batcher.submit(model.prepare(clip.waveform))
-        order = np.argsort(-probabilities, kind="stable")
-        ranked = [Ranked(label=model.labels[i], probability=round(float(probabilities[i]), 6))
-                  for i in order[: min(top_k, len(order))]]
-        return PredictionOut(model_id=model.model_id, filename=filename, label=ranked[0].label,
-                             score=ranked[0].probability, top_k=ranked,
-                             probabilities={label: round(float(p), 6) for label, p in zip(model.labels, probabilities)},
-                             duration=round(clip.duration, 6), sample_rate=clip.sample_rate)
+        fitted, note = predictor.fit(clip.waveform)
+        probabilities = await batcher.submit(fitted)
+        try:
+            unscorable = predictor.non_finite(probabilities[None])[0]
+        except RunError as exc:
+            raise RequestError(500, str(exc)) from None
+        if unscorable:
+            raise RequestError(422, f"{filename}: {overflow(fitted)}")
+        answer = predictor.answer(probabilities, filename, clip.duration, note)
+        ranked = [model.labels[i] for i in np.argsort(-probabilities, kind="stable")[:top_k]]
+        return PredictionOut(model_id=model.model_id, filename=filename, label=answer.label, score=answer.score,
+                             top_k=[Ranked(label=label, probability=answer.probabilities[label]) for label in ranked],
+                             probabilities=answer.probabilities, duration=round(clip.duration, 6),
+                             sample_rate=clip.sample_rate, note=note)
 
     def check_length(request: Request, limit: int) -> None:
         length = request.headers.get("content-length")

@@ -9,7 +9,7 @@ import sys
 from fastapi import FastAPI
 
 from sonogram.errors import ConfigError
-from sonogram.inference.backend import open_model
+from sonogram.inference.scorers import open_model
 from sonogram.serve.app import create_app
 from sonogram.serve.config import ServeConfig
 

@@ -15,6 +15,7 @@ from sonogram.data import load_dataset, resolve_data_root
 from sonogram.errors import DatasetError
 from sonogram.inference.detection import Detection, detect_along
 from sonogram.inference.predictor import Prediction, Predictor
+from sonogram.inference.scorers import TorchScorer
 from sonogram.network.design import DesignConfig, build_frontend
 
 MAX_SECONDS = 60.0  # a clip a door decodes: longer uploads are refused with one message
@@ -31,15 +32,15 @@ class ClipView:
 
 @dataclass
 class TryResult:
-    """A run's answer for one file: the prediction, the file ``waveform (time,)`` at the network's rate,
-    the ``features (C, F, T)`` the network saw, per-window probabilities ``times (positions,)``,
+    """A model's answer for one file: the prediction, the file ``waveform (time,)`` at the model's rate,
+    the ``features (C, F, T)`` the network saw (``None`` for an ``.onnx``), per-window probabilities ``times (positions,)``,
     ``frames (positions, classes)`` along the file, and the keywords detected along it."""
 
     prediction: Prediction
     labels: list[str]
     waveform: np.ndarray
     sample_rate: int
-    features: np.ndarray
+    features: np.ndarray | None
     times: np.ndarray
     frames: np.ndarray
     detections: list[Detection]
@@ -84,13 +85,16 @@ def view_clip(path: str | os.PathLike, design: dict | DesignConfig) -> ClipView:
 
 @torch.no_grad()
 def try_file(run: str | os.PathLike | Predictor, path: str | os.PathLike, hop_seconds: float = 0.05) -> TryResult:
-    """A run's prediction for a file, the features its network saw and its per-window answers along the file."""
-    predictor = run if isinstance(run, Predictor) else Predictor.from_run(run)
+    """A model's prediction for a file, the features its network saw (a run's; ``None`` for an ``.onnx``,
+    whose front-end is inside its graph) and its per-window answers along the file."""
+    predictor = run if isinstance(run, Predictor) else Predictor.open(run)
     waveform, rate = load(path, predictor.sample_rate, max_seconds=MAX_SECONDS)
     prediction = predictor.predict([waveform], rate)[0]
     clip, _ = predictor.fit(waveform)
-    batch = torch.from_numpy(clip[None]).to(predictor.device)
-    features = predictor.network.features(batch)[0].cpu().numpy()
+    features = None
+    if isinstance(predictor.scorer, TorchScorer):
+        network = predictor.scorer.network
+        features = network.features(torch.from_numpy(clip[None]).to(predictor.scorer.device))[0].cpu().numpy()
     times, frames = predictor.frame_probabilities(waveform, hop_seconds)
     detections = detect_along(predictor.labels, times, frames, predictor.num_samples / predictor.sample_rate)
     return TryResult(prediction, predictor.labels, waveform, rate, features, times, frames, detections)

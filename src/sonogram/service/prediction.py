@@ -23,18 +23,9 @@ def predict_files(model: str | os.PathLike, paths: Sequence[str | os.PathLike], 
     ``model`` is a run folder (eager torch) or an exported ``MODEL.onnx`` (onnxruntime, without torch);
     ``backend`` (``"torch"`` or ``"onnx"``) overrides the choice the path implies.
     """
-    from sonogram.inference.backend import is_onnx, onnx_predictions
-
-    if backend == "onnx" or (backend is None and is_onnx(model)):
-        yield from onnx_predictions(model, list(paths))
-        return
-    if backend not in (None, "torch"):
-        raise ConfigError(f"unknown backend {backend!r}; valid: torch, onnx")
-    if is_onnx(model):
-        raise ConfigError(f"{model} is an ONNX model: it runs on the onnx backend, not torch")
     from sonogram.inference.predictor import Predictor
 
-    yield from Predictor.from_run(model).predict_files(paths, batch_size)
+    yield from Predictor.open(model, backend).predict_files(paths, batch_size)
 
 
 @dataclass
@@ -62,12 +53,12 @@ class FrameComparison:
 
 def frame_probabilities(runs: Sequence[str | os.PathLike], file: str | os.PathLike,
                         hop_seconds: float = 0.05) -> FrameComparison:
-    """Slide each run's window along ``file`` (every run must work at the same sample rate)."""
+    """Slide each model's window along ``file`` (runs or ``.onnx`` models, all at the same sample rate)."""
     from sonogram.inference.predictor import Predictor
 
     if not runs:
         raise ConfigError("give at least one run before the audio file")
-    predictors = [Predictor.from_run(r) for r in runs]
+    predictors = [Predictor.open(r) for r in runs]
     rate = predictors[0].sample_rate
     for run, predictor in zip(runs, predictors):
         if predictor.sample_rate != rate:

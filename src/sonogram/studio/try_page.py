@@ -47,5 +47,5 @@ def predict(run: str | None, audio: str | None):
     if result.detections:
         note += "; heard along the file: " + ", ".join(f"**{d.label}** at {d.start:.1f}-{d.end:.1f} s"
                                                       for d in result.detections)
-    return (p.probabilities, released(frames), released(plot_features(result.features, "network input")),
-            note)
+    features = None if result.features is None else released(plot_features(result.features, "network input"))
+    return p.probabilities, released(frames), features, note
