@@ -28,7 +28,9 @@ from sonogram.features import layers as fe
 from sonogram.features.base import FrontendLayer
 from sonogram.config import apply_overrides, bounded, check_range, check_type, from_dict, load_yaml, to_dict
 from sonogram.errors import ConfigError
+from sonogram.features.logfbank import LogFilterbank
 from sonogram.models import MODELS
+from sonogram.models.pretrained import PretrainedEmbedding
 
 # Front-end layer names as designs spell them. Each layer declares what it takes and gives
 # (see sonogram.features.base.FrontendLayer); the builder asks it rather than testing its class.
@@ -45,6 +47,8 @@ FRONTENDS: dict[str, type[FrontendLayer]] = {
     "normalize": fe.Normalize,
     "spec_augment": fe.SpecAugment,
     "freq_warp": fe.FrequencyWarp,
+    "log_fbank": LogFilterbank,
+    "pretrained": PretrainedEmbedding,
 }
 
 

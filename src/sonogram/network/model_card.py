@@ -69,11 +69,15 @@ def new_card(model_id: str, labels: list[str], sample_rate: int, num_samples: in
              params: int, data: dict | None = None, metrics: dict | None = None, source: dict | None = None) -> dict:
     """A card without exports.
 
-    ``data`` is ``{dataset, split, fold, options, seed}``; ``metrics`` is ``{part: {accuracy, macro_f1, ...}}``.
+    ``data`` is ``{dataset, split, fold, options, seed}``; ``metrics`` is ``{part: {accuracy, macro_f1, ...}}``;
+    ``pretrained`` credits each pretrained node's model, package, training corpus and licence.
     """
+    from sonogram.models.pretrained import credits  # torch: a card is made only where a network is exported
+
     return {"format": FORMAT, "model_id": model_id, "labels": list(labels), "sample_rate": int(sample_rate),
             "num_samples": int(num_samples), "seconds": num_samples / sample_rate, "align": align,
-            "design": design, "params": int(params), "data": data or {}, "metrics": metrics or {},
+            "design": design, "pretrained": credits(design.get("frontend", [])), "params": int(params),
+            "data": data or {}, "metrics": metrics or {},
             "source": source or {}, "sonogram_version": __version__, "exports": {}}
 
 
