@@ -183,3 +183,53 @@ def test_model_card_names_the_pretrained_model_its_corpus_and_licence():
     plain = new_card(model_id="m", labels=["a", "b"], sample_rate=8000, num_samples=8000, align="center",
                      design={"frontend": [{"name": "log_mel"}]}, params=1)
     assert plain["pretrained"] == []
+
+
+@needs_weights
+def test_cached_embeddings_give_the_logits_of_the_whole_network(tmp_path):
+    from sonogram.engine.embedding_cache import cached_inputs
+
+    net = build_network(LINEAR_DESIGN).eval()
+    waveforms = np.stack(fsdd_clips(3))
+    assert net.cacheable_layers == 1
+    inputs = cached_inputs(net, waveforms, tmp_path)
+    assert inputs.shape == (3, 1, 2048, 1) and len(list(tmp_path.glob("*.npy"))) == 1
+    with torch.no_grad():
+        whole = net(torch.from_numpy(waveforms))
+        cached = net.forward_from(torch.from_numpy(np.array(inputs)), net.cacheable_layers)
+    torch.testing.assert_close(cached, whole, rtol=0, atol=1e-6)
+    tuned = build_network({**LINEAR_DESIGN, "frontend": [{"name": "pretrained", "trainable": "last_block"}]})
+    assert tuned.cacheable_layers == 0                      # a node that trains is never cached
+
+
+@needs_weights
+@pytest.mark.slow
+def test_a_frozen_embedding_is_computed_once_and_its_head_learns(make_tiny_recipe, tmp_path):
+    import os
+
+    from sonogram.data.loaders import prepare_fold
+    from sonogram.engine.train import build_classifier, train_run, trained_inputs
+    from sonogram.recipe import recipe_from_dict
+
+    data = make_tiny_recipe()
+    data["design"] = {**LINEAR_DESIGN, "num_samples": 8000}
+    data["augment"] = {}
+    data["optim"] = {"lr": 0.05, "weight_decay": 0.0}
+    data["train"].update(epochs=6, batch_size=32)
+    metrics = train_run(recipe_from_dict(data), tmp_path / "first")
+    assert metrics["test"]["accuracy"] >= 0.8               # ten tone "digits" through a speech embedding
+    cache = Path(os.environ["SONOGRAM_CACHE"])
+    (stored,) = cache.glob("*pretrained*.npy")
+    written = stored.stat().st_mtime_ns
+
+    recipe = recipe_from_dict(data)                        # the same recipe again reads the stored outputs
+    fold = prepare_fold(recipe)
+    module = build_classifier(recipe, fold)
+    reused = trained_inputs(module, fold)
+    assert module.cached_layers == 1 and reused.waveforms.shape == (len(fold.waveforms), 1, 2048, 1)
+    assert stored.stat().st_mtime_ns == written and list(cache.glob("*pretrained*.npy")) == [stored]
+
+    data["augment"] = {"gain_db": 3}                       # augmented waveforms bypass the cache
+    recipe = recipe_from_dict(data)
+    module = build_classifier(recipe, fold)
+    assert trained_inputs(module, fold) is fold and module.cached_layers == 0

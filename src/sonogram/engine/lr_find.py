@@ -20,7 +20,7 @@ import numpy as np
 from sonogram.data.loaders import eval_loader, prepare_fold, train_loader
 from sonogram.errors import ConfigError
 from sonogram.recipe import Recipe
-from sonogram.engine.train import build_classifier, make_trainer
+from sonogram.engine.train import build_classifier, make_trainer, trained_inputs
 
 matplotlib.use("Agg")
 
@@ -37,6 +37,7 @@ def find_learning_rate(recipe: Recipe, plot_path: Path, min_lr: float = 1e-6, ma
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     data = prepare_fold(recipe)
     module = build_classifier(recipe, data)
+    data = trained_inputs(module, data)
     loader = train_loader(data, recipe.train.batch_size, recipe.seed)
     sweep = copy.deepcopy(recipe)  # the sweep may need more epochs than training: it must not stop short
     sweep.train.epochs = max(recipe.train.epochs, math.ceil(steps / max(1, len(loader))) + 1)

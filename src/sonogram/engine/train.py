@@ -10,6 +10,7 @@ recipe can get wrong is checked before the folder is created.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
 import random
@@ -33,6 +34,7 @@ from sonogram.atomic import write_error
 from sonogram.config import to_dict
 from sonogram.data import Corpus, resolve_data_root
 from sonogram.data.augment import WaveformAugment, load_noise_bank
+from sonogram.engine.embedding_cache import cached_inputs
 from sonogram.data.loaders import FoldData, eval_loader, load_corpus, prepare_fold, train_loader
 from sonogram.errors import ConfigError, Interrupted, RunError
 from sonogram.evaluate import part_metrics
@@ -70,6 +72,7 @@ class Classifier(L.LightningModule):
         self.val_f1 = torchmetrics.classification.MulticlassF1Score(classes, average="macro")
         self.generator = torch.Generator().manual_seed(recipe.seed)
         self.loader_generator: torch.Generator | None = None  # the train loader's shuffling generator
+        self.cached_layers = 0  # batches hold the outputs of this many front-end layers (see trained_inputs)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Save every random state, so a resumed run draws exactly what an uninterrupted one would."""
@@ -101,9 +104,13 @@ class Classifier(L.LightningModule):
             return self.augment(waveform, self.generator), target
         return batch
 
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``(batch, classes)`` from a batch of waveforms, or of cached front-end outputs."""
+        return self.network.forward_from(inputs, self.cached_layers) if self.cached_layers else self.network(inputs)
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         waveform, target = batch
-        logits = self.network(waveform)
+        logits = self.logits(waveform)
         loss = torch.nn.functional.cross_entropy(logits, target, label_smoothing=self.recipe.optim.label_smoothing)
         # Accuracy and F1 accumulate every batch but are handed to Lightning once, on the epoch's last batch
         # (it computes them over every update at the epoch's end): logging metric objects every batch
@@ -118,7 +125,7 @@ class Classifier(L.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         waveform, target = batch
-        logits = self.network(waveform)
+        logits = self.logits(waveform)
         self.val_accuracy.update(logits, target)
         self.val_f1.update(logits, target)
         self.log("val_loss", torch.nn.functional.cross_entropy(logits, target), on_epoch=True, sync_dist=True)
@@ -335,6 +342,18 @@ def build_classifier(recipe: Recipe, data: FoldData) -> Classifier:
     return Classifier(network, recipe, WaveformAugment(recipe.augment, recipe.design.sample_rate, noise))
 
 
+def trained_inputs(module: Classifier, data: FoldData) -> FoldData:
+    """What the network trains on: ``data`` itself, or, when its leading front-end layers are frozen
+    (``Network.cacheable_layers``) and no augmentation changes the waveforms, their outputs computed once
+    per clip (:mod:`sonogram.engine.embedding_cache`). Sets ``module.cached_layers`` to match."""
+    start = module.network.cacheable_layers
+    if not start or (module.augment is not None and module.augment.active):
+        module.cached_layers = 0
+        return data
+    module.cached_layers = start
+    return dataclasses.replace(data, waveforms=cached_inputs(module.network, data.waveforms))
+
+
 def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resume: bool = False,
               corpus: Corpus | None = None, progress: ProgressFn | None = None,
               stop: threading.Event | None = None, command: str | None = None) -> dict | None:
@@ -368,13 +387,14 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
     if checkpoint is not None and run.provenance().get(TRAINED):  # only the final evaluation was interrupted
         files.load_state_dict(checkpoint["callbacks"][files.state_key])
         return _finish_or_interrupt(run, recipe, data, files, trainer, progress, stop)
-    loader = train_loader(data, recipe.train.batch_size, recipe.seed, recipe.train.num_workers)
+    inputs = trained_inputs(module, data)
+    loader = train_loader(inputs, recipe.train.batch_size, recipe.seed, recipe.train.num_workers)
     module.loader_generator = loader.generator
     if not resume and rank_zero_only.rank == 0:
         run.create(to_dict(recipe), data.labels, {**provenance(command), "fold": data.split.name,
                                                   **data.fingerprints()})
     try:
-        trainer.fit(module, loader, eval_loader(data, "val", recipe.train.batch_size, recipe.train.num_workers),
+        trainer.fit(module, loader, eval_loader(inputs, "val", recipe.train.batch_size, recipe.train.num_workers),
                     ckpt_path=str(run.last_checkpoint) if resume else None)
     except SystemExit:  # Lightning's answer to Ctrl-C, after a graceful shutdown
         if not trainer.interrupted:

@@ -92,6 +92,13 @@ class FrontendLayer(nn.Module):
         return self.geometry
 
     @property
+    def cacheable(self) -> bool:
+        """True when the layer's output for a clip never changes while a network trains (no trainable
+        parameters, no randomness, the same in train and eval mode): the engine may then compute it once
+        per clip and train the rest of the network on the stored outputs (a frozen pretrained embedding)."""
+        return False
+
+    @property
     def streams_by_frame(self) -> bool:
         """True when streaming may cache :meth:`frame_part` frames and apply :meth:`window_part` per window."""
         overridden = type(self).frame_part is not FrontendLayer.frame_part

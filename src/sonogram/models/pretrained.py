@@ -138,6 +138,10 @@ class PretrainedEmbedding(FrontendLayer):
     def needs_whole_clip(self) -> bool:
         return True  # the filterbank is min-max scaled over the whole clip
 
+    @property
+    def cacheable(self) -> bool:
+        return self.trainable == "none"
+
     def train(self, mode: bool = True) -> PretrainedEmbedding:
         super().train(mode)
         self.net.input_norm.eval()

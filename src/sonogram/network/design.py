@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -103,6 +104,26 @@ class Network(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.model(self.features(waveform))
+
+    @property
+    def cacheable_layers(self) -> int:
+        """How many leading front-end layers give outputs that may be computed once per clip
+        (:attr:`~sonogram.features.base.FrontendLayer.cacheable`); 0 when the first cannot."""
+        count = 0
+        for layer in self.frontend:
+            if not getattr(layer, "cacheable", False):
+                break
+            count += 1
+        return count
+
+    def forward_from(self, inputs: torch.Tensor, start: int) -> torch.Tensor:
+        """Logits from the outputs of the first ``start`` front-end layers (e.g. cached embeddings):
+        ``forward(w) == forward_from(frontend[:start](w), start)``."""
+        device = inputs.device.type
+        with torch.autocast(device, enabled=False) if (torch.amp.is_autocast_available(device)
+                                                       and torch.is_autocast_enabled(device)) else nullcontext():
+            features = self.frontend[start:](inputs)
+        return self.model(features)
 
     @property
     def has_frames(self) -> bool:
