@@ -25,9 +25,18 @@ def shared_data() -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """Session-scoped fixtures (a finished tiny run, a KWS run) build caches too: never in the user's folders."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SONOGRAM_CACHE", str(tmp_path_factory.mktemp("session-cache")))
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("session-xdg")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Never touch the user's cache folders from tests."""
+    """Never touch the user's cache folders from tests; each test starts with empty ones."""
     monkeypatch.setenv("SONOGRAM_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
 

@@ -34,6 +34,7 @@ FRONTENDS = {
 
 SMALL_MODELS = {
     "mlp": {"hidden": [16]},
+    "cosine": {"scale": 8.0},
     "fftconv": {"frame_size": 8, "conv_size": 4, "conv_stride": 2, "hidden": [16]},
     "small_cnn": {"channels": [4, 8], "dense": 16},
     "cnn": {"channels": [4, 8, 8, 8, 8]},
@@ -303,3 +304,19 @@ def test_cnn_weights_and_activations_are_channels_last_with_the_same_outputs():
     features = net.features(x)
     nchw = first.blocks(features.contiguous())  # the same weights, channels-first
     assert torch.allclose(net.model.blocks(features), nchw, atol=1e-5)
+
+
+def test_cosine_head_classifies_by_angle_and_bounds_its_logits():
+    from sonogram.models.cosine import CosineConfig, CosineHead
+
+    head = CosineHead(CosineConfig(scale=10.0), (1, 4, 1), 2)
+    with torch.no_grad():
+        head.prototypes.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]))
+    features = torch.tensor([[3.0, 1.0, 0, 0], [0.01, 0.02, 0, 0], [-5.0, 0, 0, 0]]).reshape(3, 1, 4, 1)
+    logits = head(features)
+    assert logits.argmax(1).tolist() == [0, 1, 1]               # the direction decides, not the length
+    assert logits.abs().max() <= 10.0 + 1e-5
+    torch.testing.assert_close(logits[2], torch.tensor([-10.0, 0.0]))
+    assert [name for name, _ in head.named_parameters()] == ["prototypes"]
+    learned = CosineHead(CosineConfig(learn_scale=True), (1, 4, 1), 2)
+    assert sorted(name for name, _ in learned.named_parameters()) == ["log_scale", "prototypes"]

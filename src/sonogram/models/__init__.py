@@ -3,6 +3,7 @@ features ``(batch, channel, freq, frames)`` to logits ``(batch, classes)``."""
 
 from sonogram.models.bcresnet import BCResNet, BCResNetConfig
 from sonogram.models.cnn import CNN, CNNConfig, SmallCNN, SmallCNNConfig
+from sonogram.models.cosine import CosineConfig, CosineHead
 from sonogram.models.fftconv import FFTConvConfig, FFTConvNet
 from sonogram.models.mlp import MLP, MLPConfig
 from sonogram.models.rnn import RNN, RNNConfig
@@ -17,7 +18,9 @@ MODELS = {
     "rnn": (RNNConfig, RNN),
     "transformer": (TransformerConfig, Transformer),
     "bcresnet": (BCResNetConfig, BCResNet),
+    "cosine": (CosineConfig, CosineHead),
 }
 
 __all__ = ["MODELS", "MLP", "MLPConfig", "FFTConvNet", "FFTConvConfig", "SmallCNN", "SmallCNNConfig", "CNN",
-           "CNNConfig", "RNN", "RNNConfig", "Transformer", "TransformerConfig", "BCResNet", "BCResNetConfig"]
+           "CNNConfig", "RNN", "RNNConfig", "Transformer", "TransformerConfig", "BCResNet", "BCResNetConfig",
+           "CosineHead", "CosineConfig"]
