@@ -725,6 +725,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # a deprecation inside Lightning, not ours
+    # a frozen pretrained node keeps its batch norms in eval mode on purpose; Lightning warns of any such module
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
     if args.command is None:
         parser.print_help()
         return 0
