@@ -73,6 +73,10 @@ def test_a_valid_value_reaches_the_first_write(recipe_file, stop_at_first_write)
     ("train.num_workers=1000", "train.num_workers"),  # a thousand loader processes
     ("design.sample_rate=10000000", "design.sample_rate"),  # decoding the corpus at 10 MHz
     ("design.num_samples=100000000", "design.num_samples"),  # 100 M samples a clip
+    ("design.model.hidden.0=1000000000", "parameters"),
+    ("design.frontend.0.n_fft=2147483647", "n_fft"),  # an 8 GB window
+    ("train.devices=2147483647", "train.devices"),  # Lightning lists every CPU device it was asked for
+    ("train.devices='2147483647'", "train.devices"),  # a string of digits is a count to Lightning too  # 10**14 bytes of weights, refused before allocating
 ])
 def test_values_that_would_exhaust_the_machine_are_refused(recipe_file, tmp_path, capsys, setting, named):
     assert main(["train", str(recipe_file), "--set", setting, "--out", str(tmp_path / "run")]) == 2

@@ -14,6 +14,7 @@ from typing import Literal
 
 from sonogram.data.augment import AugmentConfig
 from sonogram.config import apply_overrides, bounded, from_dict, load_yaml
+from sonogram.errors import ConfigError
 from sonogram.network.design import DesignConfig
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
@@ -48,6 +49,9 @@ class ScheduleConfig:
     warmup: float = bounded(0.1, 0.0, 1.0, below=True)
 
 
+MAX_DEVICES = 64  # devices a node: more processes than this only exhaust the machine
+
+
 @dataclass
 class TrainConfig:
     """Trainer settings. ``accelerator``/``devices``/``strategy``/``num_nodes``/``precision`` go to Lightning."""
@@ -56,13 +60,19 @@ class TrainConfig:
     batch_size: int = bounded(64, 1)
     patience: int = bounded(10, 1)
     accelerator: str = "auto"
-    devices: int | str = 1
+    devices: int | str = bounded(1, -1, MAX_DEVICES)  # -1: all; Lightning starts a process per device
     strategy: str = "auto"
     num_nodes: int = bounded(1, 1)
     precision: str = "32-true"
     num_workers: int = bounded(0, 0, 64)  # more loader processes than this only exhaust the machine
     gradient_clip: float | None = bounded(5.0, 0.0, above=True)
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        # Lightning reads a string of digits as a device count too, and lists every device before it checks any
+        count = self.devices.strip() if isinstance(self.devices, str) else None
+        if count and count.lstrip("-").isdigit() and not -1 <= int(count) <= MAX_DEVICES:
+            raise ConfigError(f"train.devices must be from -1 (all) to {MAX_DEVICES}, got {self.devices!r}")
 
 
 @dataclass

@@ -191,11 +191,22 @@ def build_frontend(design: DesignConfig) -> tuple[nn.Sequential, tuple[int, int,
     return frontend, tuple(x.shape[1:])
 
 
+MAX_LAYER_INTEGER = 2**20  # above any sample rate or FFT size; a window of 2**31 samples alone is 8 GB
+
+
 def _layer_argument(value, hint, where: str):
-    """A front-end argument checked against the layer's type hint; NaN and infinity are refused."""
+    """A front-end argument checked against the layer's type hint; NaN, infinity and integers above
+    ``MAX_LAYER_INTEGER`` are refused."""
     value = check_type(value, hint, where)
     check_range(value, {}, where)
+    integers = [v for v in (value if isinstance(value, (list, tuple)) else [value])
+                if isinstance(v, int) and not isinstance(v, bool)]
+    if any(abs(v) > MAX_LAYER_INTEGER for v in integers):
+        raise ConfigError(f"{where} must be at most {MAX_LAYER_INTEGER:,} in size, got {value}")
     return value
+
+
+MAX_PARAMETERS = 10**8  # a model's own parameters (not the front-end's): 0.4 GB of weights, ~2 GB to train with Adam
 
 
 def build_model(design: DesignConfig, feature_shape: tuple[int, int, int]) -> nn.Module:
@@ -208,6 +219,11 @@ def build_model(design: DesignConfig, feature_shape: tuple[int, int, int]) -> nn
     config_cls, model_cls = MODELS[spec["name"]]
     config = from_dict(config_cls, {k: v for k, v in spec.items() if k != "name"}, "model")
     try:
+        with torch.device("meta"):  # the size first, without allocating it: a hidden size of 10**9 is 10**11 floats
+            params = count_params(model_cls(config, feature_shape, design.num_classes))
+        if params > MAX_PARAMETERS:
+            raise ConfigError(f"model ({spec['name']}) would have {params:,} parameters for features "
+                              f"{tuple(feature_shape)}; the limit is {MAX_PARAMETERS:,}")
         model = model_cls(config, feature_shape, design.num_classes)
         with torch.no_grad():  # one pass catches every size that cannot work, as one named error
             model.eval()(torch.zeros(1, *feature_shape))
@@ -287,16 +303,13 @@ def summary(network: Network) -> str:
     return "\n".join(lines)
 
 
-MAX_BUDGET = 10**8  # every step of the search builds the model in memory
-
-
 def match_budget(design: DesignConfig, budget: int, key: str) -> tuple[DesignConfig, int]:
     """Scale the integer (or list of integers) model argument ``key`` so the parameter count is nearest ``budget``.
 
     For a fair comparison of families at equal size, e.g. ``match_budget(lstm, 100_000, "hidden")``.
     """
-    if not 1 <= budget <= MAX_BUDGET:
-        raise ConfigError(f"budget must be from 1 to {MAX_BUDGET:,} parameters, got {budget:,}")
+    if not 1 <= budget <= MAX_PARAMETERS:
+        raise ConfigError(f"budget must be from 1 to {MAX_PARAMETERS:,} parameters, got {budget:,}")
     if key not in design.model:
         config_cls = MODELS[design.model["name"]][0]
         default = getattr(config_cls(), key, None)
