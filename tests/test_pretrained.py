@@ -186,6 +186,38 @@ def test_model_card_names_the_pretrained_model_its_corpus_and_licence():
 
 
 @needs_weights
+def test_a_checkpoint_keeps_what_training_changes_and_the_package_gives_back_the_rest(tmp_path):
+    from sonogram.network.checkpoint import load_checkpoint, save_checkpoint
+
+    waveform = torch.from_numpy(np.stack(fsdd_clips(2)))
+    labels = ["a", "b", "c"]
+    frozen = build_network(LINEAR_DESIGN).eval()
+    save_checkpoint(tmp_path / "frozen.pt", frozen, labels)
+    assert (tmp_path / "frozen.pt").stat().st_size < 200_000      # the head and a digest, not 88 MB of ResNet
+    loaded, _ = load_checkpoint(tmp_path / "frozen.pt")
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(waveform), frozen(waveform), rtol=0, atol=0)
+
+    tuned = build_network({**LINEAR_DESIGN, "frontend": [{"name": "pretrained", "trainable": "last_block"}]})
+    kept = tuned.state_dict()
+    trained = {f"frontend.0_pretrained.{name}" for name, p in tuned.frontend[0].named_parameters() if p.requires_grad}
+    assert trained and trained <= set(kept)                            # what fine-tuning changes is saved
+    assert not any(".net.stem" in key or ".net.blocks.0." in key or ".net.input_norm." in key for key in kept)
+
+    full = {k: v.clone() for k, v in frozen.state_dict(keep_vars=False).items()}
+    node = frozen.frontend[0]
+    full.update({f"frontend.0_pretrained.{name}": tensor.clone() for name, tensor in
+                 {**dict(node.named_parameters()), **dict(node.net.named_buffers(prefix="net"))}.items()})
+    assert len(full) > 100                                          # a checkpoint that carries every weight loads
+    assert build_network(LINEAR_DESIGN).load_state_dict(full) == ([], [])
+
+    other = dict(frozen.state_dict())
+    other["frontend.0_pretrained.weights_digest"] = torch.zeros(16, dtype=torch.uint8)
+    with pytest.raises(ConfigError, match="other weights of 'mswc-resnet50-arc'.*efficientword-net"):
+        build_network(LINEAR_DESIGN).load_state_dict(other)
+
+
+@needs_weights
 def test_cached_embeddings_give_the_logits_of_the_whole_network(tmp_path):
     from sonogram.engine.embedding_cache import cached_inputs
 
@@ -209,7 +241,9 @@ def test_a_frozen_embedding_is_computed_once_and_its_head_learns(make_tiny_recip
 
     from sonogram.data.loaders import prepare_fold
     from sonogram.engine.train import build_classifier, train_run, trained_inputs
+    from sonogram.evaluate import part_metrics
     from sonogram.recipe import recipe_from_dict
+    from sonogram.runs import Run
 
     data = make_tiny_recipe()
     data["design"] = {**LINEAR_DESIGN, "num_samples": 8000}
@@ -218,6 +252,9 @@ def test_a_frozen_embedding_is_computed_once_and_its_head_learns(make_tiny_recip
     data["train"].update(epochs=6, batch_size=32)
     metrics = train_run(recipe_from_dict(data), tmp_path / "first")
     assert metrics["test"]["accuracy"] >= 0.8               # ten tone "digits" through a speech embedding
+    network, _ = Run(tmp_path / "first").model()            # the final evaluation read the cache too:
+    fresh = part_metrics(network, prepare_fold(recipe_from_dict(data)))   # the waveforms say the same
+    assert {part: fresh[part]["confusion"] for part in fresh} == {part: metrics[part]["confusion"] for part in fresh}
     cache = Path(os.environ["SONOGRAM_CACHE"])
     (stored,) = cache.glob("*pretrained*.npy")
     written = stored.stat().st_mtime_ns

@@ -42,10 +42,11 @@ def classification_metrics(targets, predictions, labels: list[str]) -> dict:
 
 
 def part_metrics(network: Network, data, parts: tuple[str, ...] = ("train", "val", "test"),
-                 device="cpu") -> dict:
+                 device="cpu", start: int = 0) -> dict:
     """``{part: classification_metrics}`` of ``network`` (moved to ``device``) on each non-empty part of a
-    ``FoldData``, scored through the one :class:`~sonogram.inference.predictor.Predictor`."""
-    predictor = Predictor(TorchScorer.from_network(network.to(device), data.labels))
+    ``FoldData``, scored through the one :class:`~sonogram.inference.predictor.Predictor`. ``start`` > 0:
+    ``data`` holds the outputs of the network's first ``start`` front-end layers (the embedding cache)."""
+    predictor = Predictor(TorchScorer.from_network(network.to(device), data.labels, start=start))
     metrics = {}
     for part in parts:
         waveforms, targets = data.part(part)

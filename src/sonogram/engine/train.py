@@ -384,10 +384,10 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
     files, events, callbacks, logger = _loggers_and_callbacks(recipe, run, data.labels, data.split.name,
                                                               progress, stop)
     trainer = make_trainer(recipe, callbacks, logger)
+    inputs = trained_inputs(module, data)
     if checkpoint is not None and run.provenance().get(TRAINED):  # only the final evaluation was interrupted
         files.load_state_dict(checkpoint["callbacks"][files.state_key])
-        return _finish_or_interrupt(run, recipe, data, files, trainer, progress, stop)
-    inputs = trained_inputs(module, data)
+        return _finish_or_interrupt(run, recipe, inputs, module.cached_layers, files, trainer, progress, stop)
     loader = train_loader(inputs, recipe.train.batch_size, recipe.seed, recipe.train.num_workers)
     module.loader_generator = loader.generator
     if not resume and rank_zero_only.rank == 0:
@@ -415,12 +415,13 @@ def train_run(recipe: Recipe, run_dir: str | Path, fold: int | None = None, resu
     if not trainer.is_global_zero:
         return None
     run.update_provenance(**{TRAINED: True})
-    return _finish_or_interrupt(run, recipe, data, files, trainer, progress, stop)
+    return _finish_or_interrupt(run, recipe, inputs, module.cached_layers, files, trainer, progress, stop)
 
 
-def _finish_or_interrupt(run: Run, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer,
+def _finish_or_interrupt(run: Run, recipe: Recipe, data: FoldData, start: int, files: RunFiles, trainer: L.Trainer,
                          progress: ProgressFn | None, stop: threading.Event | None) -> dict:
-    """The final evaluation of a trained run. It announces itself first: a stop asked for before that
+    """The final evaluation of a trained run (on ``data`` as it trained: waveforms, or with ``start`` > 0 the
+    cached outputs of that many front-end layers). It announces itself first: a stop asked for before that
     announcement (after the last epoch's check) still interrupts here, one asked for after it cannot."""
     if progress is not None:
         progress({"event": "evaluating", "fold": data.split.name})
@@ -428,18 +429,19 @@ def _finish_or_interrupt(run: Run, recipe: Recipe, data: FoldData, files: RunFil
         raise Interrupted(f"stopped after the last epoch, before the final evaluation (training is done); "
                           f"finish it with: sonogram train --resume {run.path}")
     try:
-        return finish_run(run, recipe, data, files, trainer)
+        return finish_run(run, recipe, data, files, trainer, start)
     except KeyboardInterrupt:
         raise Interrupted(f"stopped during the final evaluation (training is done); "
                           f"finish it with: sonogram train --resume {run.path}") from None
 
 
-def finish_run(run: Run, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer) -> dict:
-    """Evaluate the best ``model.pt`` on every part and write ``metrics.json``."""
+def finish_run(run: Run, recipe: Recipe, data: FoldData, files: RunFiles, trainer: L.Trainer, start: int = 0) -> dict:
+    """Evaluate the best ``model.pt`` on every part and write ``metrics.json``. ``start`` > 0: ``data`` holds
+    the cached outputs of the first ``start`` front-end layers, frozen, so the same in every epoch's model."""
     if not run.model_path.is_file():
         raise RunError(f"{run.path}: training ended without a model (no epoch was validated)")
     network, checkpoint = load_checkpoint(run.model_path)
-    metrics = part_metrics(network, data, device=trainer.strategy.root_device)
+    metrics = part_metrics(network, data, device=trainer.strategy.root_device, start=start)
     metrics.update({
         "params": count_params(network), "train_seconds": round(files.seconds, 2),
         "epochs": len(files.rows), "best_epoch": checkpoint["epoch"], "recipe": recipe.name,

@@ -61,6 +61,7 @@ class TorchScorer(Scorer):
     runtime: ClassVar[str] = "torch"
     network: object = None  # sonogram.network.design.Network
     model: object = None  # what runs after the front-end: the network's model, or a frozen copy (frozen())
+    start: int = 0  # clips are the outputs of this many leading front-end layers (the embedding cache), not waveforms
 
     def __post_init__(self) -> None:
         if len(self.labels) != self.network.design.num_classes:
@@ -70,9 +71,11 @@ class TorchScorer(Scorer):
             self.model = self.network.model
 
     @classmethod
-    def from_network(cls, network, labels: list[str], model_id: str = "network", card: dict | None = None) -> TorchScorer:
+    def from_network(cls, network, labels: list[str], model_id: str = "network", card: dict | None = None,
+                     start: int = 0) -> TorchScorer:
         design = network.design
-        return cls(list(labels), design.sample_rate, design.num_samples, design.align, model_id, card or {}, network)
+        return cls(list(labels), design.sample_rate, design.num_samples, design.align, model_id, card or {}, network,
+                   start=start)
 
     @classmethod
     def from_run(cls, path: str | Path, device: str = "cpu", threads: int = 0) -> TorchScorer:
@@ -111,7 +114,8 @@ class TorchScorer(Scorer):
 
         with torch.inference_mode():
             batch = torch.from_numpy(np.ascontiguousarray(clips, np.float32)).to(self.device)
-            return self.model(self.network.features(batch)).softmax(-1).cpu().numpy()
+            features = self.network.features_from(batch, self.start) if self.start else self.network.features(batch)
+            return self.model(features).softmax(-1).cpu().numpy()
 
     def weights_finite(self) -> bool:
         import torch

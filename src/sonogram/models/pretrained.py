@@ -3,8 +3,9 @@
 The node takes the 16 kHz waveform and gives the embedding as a ``(1, size, 1)`` feature map, so any head
 of the model zoo sits on top of it (``mlp`` with ``hidden: []`` is a linear head). Its weights are read
 from a file an installed package ships (:data:`PRETRAINED` says which and how to install it); nothing is
-downloaded. Once built, the weights live in the network's state like any other, so a trained run and its
-export carry them.
+downloaded. A checkpoint keeps only what training can change (the head, the tuned blocks) and a digest of
+the package's weights file; the frozen weights, 88 MB of them, come back from the installed package on
+loading, which refuses a package whose weights differ. An export carries every weight.
 
 Example:
     >>> node = PretrainedEmbedding("mswc-resnet50-arc")           # needs the efficientword-net wheel
@@ -15,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,16 @@ def _pretrained_state(name: str) -> dict[str, torch.Tensor]:
     return net.state_dict()
 
 
+@functools.lru_cache(maxsize=2)
+def _weights_digest(name: str) -> bytes:
+    """The first 16 bytes of the SHA-256 of ``name``'s weights file."""
+    digest = hashlib.sha256()
+    with open(weights_file(name), "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.digest()[:16]
+
+
 class PretrainedEmbedding(FrontendLayer):
     """A pretrained speech embedding: ``(batch, samples) -> (batch, 1, size, 1)``.
 
@@ -133,6 +145,15 @@ class PretrainedEmbedding(FrontendLayer):
         for norm in (self.net.input_norm, self.net.output_norm):
             for parameter in norm.parameters():
                 parameter.requires_grad_(False)
+        self.register_buffer("weights_digest", torch.tensor(list(_weights_digest(model)), dtype=torch.uint8))
+        self.register_state_dict_post_hook(_leave_out_the_packaged_weights)
+        self.register_load_state_dict_pre_hook(_restore_the_packaged_weights)
+
+    def packaged_names(self) -> list[str]:
+        """Names (under ``net.``) of the tensors that are the package's own: every frozen parameter, and the
+        statistics of the batch norms, which stay in eval mode."""
+        frozen = [name for name, parameter in self.net.named_parameters() if not parameter.requires_grad]
+        return [f"net.{name}" for name in frozen + [name for name, _ in self.net.named_buffers()]]
 
     @property
     def needs_whole_clip(self) -> bool:
@@ -156,3 +177,25 @@ class PretrainedEmbedding(FrontendLayer):
         with torch.set_grad_enabled(grad and self.trainable != "none"):
             embedding = self.net.top(x)
         return embedding[:, None, :, None]
+
+
+def _leave_out_the_packaged_weights(module: PretrainedEmbedding, state_dict: dict, prefix: str, metadata) -> None:
+    for name in module.packaged_names():
+        state_dict.pop(prefix + name, None)
+
+
+def _restore_the_packaged_weights(module: PretrainedEmbedding, state_dict: dict, prefix: str, metadata, strict,
+                                  missing_keys, unexpected_keys, error_msgs) -> None:
+    """Fill the tensors a checkpoint left out from the installed package (already in ``module``), once the
+    checkpoint's digest says they are the weights it was trained on. A checkpoint that carries them
+    (sonogram 0.2 before this) loads as it is."""
+    stored = state_dict.get(prefix + "weights_digest")
+    if stored is not None and not torch.equal(stored.cpu(), module.weights_digest.cpu()):
+        raise ConfigError(f"this model was trained on other weights of {module.model_name!r} than the installed "
+                          f"{module.spec.distribution} holds; install the version it was trained with "
+                          f"({module.spec.install})")
+    state_dict.setdefault(prefix + "weights_digest", module.weights_digest)
+    packaged = set(module.packaged_names())
+    own = {**dict(module.named_parameters()), **dict(module.named_buffers())}
+    for name in packaged:
+        state_dict.setdefault(prefix + name, own[name].detach())

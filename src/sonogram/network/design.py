@@ -116,14 +116,18 @@ class Network(nn.Module):
             count += 1
         return count
 
-    def forward_from(self, inputs: torch.Tensor, start: int) -> torch.Tensor:
-        """Logits from the outputs of the first ``start`` front-end layers (e.g. cached embeddings):
-        ``forward(w) == forward_from(frontend[:start](w), start)``."""
+    def features_from(self, inputs: torch.Tensor, start: int) -> torch.Tensor:
+        """Features from the outputs of the first ``start`` front-end layers (e.g. cached embeddings):
+        ``features(w) == features_from(frontend[:start](w), start)``."""
         device = inputs.device.type
         with torch.autocast(device, enabled=False) if (torch.amp.is_autocast_available(device)
                                                        and torch.is_autocast_enabled(device)) else nullcontext():
-            features = self.frontend[start:](inputs)
-        return self.model(features)
+            return self.frontend[start:](inputs)
+
+    def forward_from(self, inputs: torch.Tensor, start: int) -> torch.Tensor:
+        """Logits from the outputs of the first ``start`` front-end layers: ``forward(w) ==
+        forward_from(frontend[:start](w), start)``."""
+        return self.model(self.features_from(inputs, start))
 
     @property
     def has_frames(self) -> bool:
