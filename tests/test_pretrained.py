@@ -81,9 +81,9 @@ def test_log_filterbank_refuses_filters_that_cover_no_bin():
 def test_resnet_matches_onnxruntime_on_the_shipped_graph():
     ort = pytest.importorskip("onnxruntime")
     from sonogram.models.mswc_resnet import MswcResNet, load_onnx_weights
-    from sonogram.models.pretrained import weights_file
+    from sonogram.models.pretrained import weights_files
 
-    path = weights_file("mswc-resnet50-arc")
+    (path,) = weights_files("mswc-resnet50-arc")
     net = MswcResNet().eval()
     load_onnx_weights(net, path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -103,9 +103,9 @@ def test_resnet_matches_onnxruntime_on_the_shipped_graph():
 def test_node_matches_efficientword_nets_own_pipeline():
     """Waveform -> our node against python_speech_features -> onnxruntime, as EfficientWord-Net embeds a clip."""
     ort = pytest.importorskip("onnxruntime")
-    from sonogram.models.pretrained import PretrainedEmbedding, weights_file
+    from sonogram.models.pretrained import PretrainedEmbedding, weights_files
 
-    session = ort.InferenceSession(str(weights_file("mswc-resnet50-arc")), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(weights_files("mswc-resnet50-arc")[0]), providers=["CPUExecutionProvider"])
     clips = fsdd_clips(4)
     expected = np.concatenate([session.run(None, {"input": psf_logfbank(c)[None, None].astype(np.float32)})[0]
                                for c in clips])
@@ -162,13 +162,13 @@ def test_a_missing_weights_package_names_the_command_that_installs_it(monkeypatc
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "eff_word_net" else real(name, *a))
-    pretrained._pretrained_state.cache_clear()
+    pretrained._pretrained_parts.cache_clear()
     try:
         with pytest.raises(ConfigError, match=r'not installed here; install it with: pip install "sonogram\[pretrained\]"'
                                               r' && pip install --no-deps "efficientword-net==1.0.5"'):
             build_network(LINEAR_DESIGN)
     finally:
-        pretrained._pretrained_state.cache_clear()
+        pretrained._pretrained_parts.cache_clear()
 
 
 @needs_weights

@@ -297,13 +297,17 @@ def read_last_checkpoint(run: Run, recipe: Recipe) -> dict:
 
 
 @torch.no_grad()
-def fit_global_normalizers(network: Network, waveforms: np.ndarray, max_clips: int = 4096) -> None:
-    """Fit every ``Normalize(mode="global")`` front-end layer on (up to ``max_clips``) training clips."""
+def fit_global_normalizers(network: Network, data: FoldData, max_clips: int = 4096) -> None:
+    """Fit every ``Normalize(mode="global")`` front-end layer on (up to ``max_clips``) training clips. Frozen
+    leading layers (a pretrained embedding) are read from the embedding cache, computed once per clip."""
+    start = network.cacheable_layers
+    inputs = cached_inputs(network, data.waveforms) if start else data.waveforms
+    train = np.sort(data.split.parts()["train"])[:max_clips]
     layers = list(network.frontend)
     for i, layer in enumerate(layers):
         if isinstance(layer, fe.Normalize) and layer.mode == "global":
-            before = torch.nn.Sequential(*layers[:i]).eval()
-            clips = torch.as_tensor(np.asarray(waveforms[:max_clips], dtype=np.float32))
+            before = torch.nn.Sequential(*layers[start:i]).eval()
+            clips = torch.as_tensor(np.asarray(inputs[train], dtype=np.float32))
             layer.fit(torch.cat([before(batch) for batch in clips.split(256)]))
 
 
@@ -334,7 +338,7 @@ def make_trainer(recipe: Recipe, callbacks: list[Callback], logger, **extra) -> 
 
 def build_classifier(recipe: Recipe, data: FoldData) -> Classifier:
     network = build_network(recipe.design)
-    fit_global_normalizers(network, data.part("train")[0])
+    fit_global_normalizers(network, data)
     noise = None
     if recipe.augment.noise_dir:  # a relative folder is inside the data root
         folder = resolve_data_root(recipe.dataset.data_root) / recipe.augment.noise_dir
