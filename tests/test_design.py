@@ -30,6 +30,9 @@ FRONTENDS = {
     "decimated_fft_frames": [{"name": "decimate", "rate": 2},
                              {"name": "spectrogram", "n_fft": 64, "hop_length": 16, "center": False, "power": 1.0}],
     "learnable_stft": [{"name": "learnable_stft", "n_fft": 128, "hop_length": 64, "output": "complex"}],
+    "fused": [{"name": "fuse", "branches": [
+        [{"name": "crop", "num_samples": 1200}, {"name": "log_mel", "n_fft": 128, "hop_length": 64, "n_mels": 20}],
+        [{"name": "mfcc", "n_mfcc": 13, "melkwargs": {"n_fft": 128, "hop_length": 64, "n_mels": 20}}]]}],
 }
 
 SMALL_MODELS = {
@@ -49,6 +52,8 @@ INCOMPATIBLE = {
     ("fftconv", "waveform"): None,  # allowed: windows of samples
     ("small_cnn", "waveform"): "small_cnn",  # 1 x 1600: too few rows for two 3x3 convolutions
     ("small_cnn", "fft"): "small_cnn",
+    ("fftconv", "fused"): "frame_size",  # one column of joined values, as after fft
+    ("small_cnn", "fused"): "small_cnn",
 }
 
 

@@ -4,6 +4,7 @@ as a part of a design (frozen or fine-tuned, a missing package, a wrong rate). I
 exports are checked with every other bundled design in test_export.py (recipes/designs/pretrained_resnet50.yaml)."""
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from sonogram.network.design import build_network, count_params
 
 psf = pytest.importorskip("python_speech_features", reason="pip install python_speech_features (the dev extra)")
 
-FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
+# the data root as conftest finds it ($SONOGRAM_DATA, else shared/data beside the repository)
+FSDD = Path(os.environ.get("SONOGRAM_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data") / "fsdd" / "recordings"
 HAS_WEIGHTS = importlib.util.find_spec("eff_word_net") is not None
 needs_weights = pytest.mark.skipif(not HAS_WEIGHTS, reason='the pretrained weights are missing: '
                                    'pip install --no-deps "efficientword-net==1.0.5" (scripts/setup.sh does)')
@@ -237,8 +239,6 @@ def test_cached_embeddings_give_the_logits_of_the_whole_network(tmp_path):
 @needs_weights
 @pytest.mark.slow
 def test_a_frozen_embedding_is_computed_once_and_its_head_learns(make_tiny_recipe, tmp_path):
-    import os
-
     from sonogram.data.loaders import prepare_fold
     from sonogram.engine.train import build_classifier, train_run, trained_inputs
     from sonogram.evaluate import part_metrics

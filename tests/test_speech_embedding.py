@@ -31,12 +31,10 @@ DESIGN = {"sample_rate": 16000, "num_samples": 32000, "num_classes": 3,
           "model": {"name": "mlp", "hidden": [], "dropout": 0.0}}
 
 
-def centred_fsdd_clip(index: int, samples: int = 32000) -> np.ndarray:
-    """An FSDD recording resampled to 16 kHz and centred in ``samples`` (openWakeWord's 2 s window)."""
-    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
-    paths = sorted(root.glob("*.wav"))
-    if not paths:
-        pytest.skip(f"FSDD is not at {root}")
+def centred_fsdd_clip(root: Path, index: int, samples: int = 32000) -> np.ndarray:
+    """An FSDD recording of data root ``root``, resampled to 16 kHz and centred in ``samples`` (openWakeWord's
+    2 s window)."""
+    paths = sorted((root / "fsdd" / "recordings").glob("*.wav"))
     audio, rate = sf.read(paths[index], dtype="float32")
     audio = soxr.resample(audio, rate, 16000).astype(np.float32)[:samples]
     clip = np.zeros(samples, np.float32)
@@ -65,11 +63,11 @@ def openwakeword_embeddings(clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("index", [0, 1500])
-def test_torch_graphs_match_onnxruntime(index):
+def test_torch_graphs_match_onnxruntime(index, shared_data):
     from sonogram.models.pretrained import _pretrained_parts
     from sonogram.models.speech_embedding import window_embeddings
 
-    clip = centred_fsdd_clip(index)
+    clip = centred_fsdd_clip(shared_data, index)
     frames, embeddings = openwakeword_embeddings(clip)
     mel, net = _pretrained_parts("speech-embedding")
     with torch.no_grad():
@@ -81,8 +79,8 @@ def test_torch_graphs_match_onnxruntime(index):
     assert np.abs(got - embeddings).max() <= 1e-4 * np.abs(embeddings).max()
 
 
-def test_the_node_gives_openwakewords_sixteen_embeddings_for_two_seconds():
-    clips = [centred_fsdd_clip(i) for i in (3, 700)]
+def test_the_node_gives_openwakewords_sixteen_embeddings_for_two_seconds(shared_data):
+    clips = [centred_fsdd_clip(shared_data, i) for i in (3, 700)]
     net = build_network(DESIGN).eval()
     assert net.feature_shape == (1, 96, 16) and net.cacheable_layers == 1
     with torch.no_grad():
@@ -92,7 +90,7 @@ def test_the_node_gives_openwakewords_sixteen_embeddings_for_two_seconds():
         assert np.abs(row[0].numpy() - expected).max() <= 1e-4 * np.abs(expected).max()
 
 
-def test_only_the_chosen_part_trains_and_a_checkpoint_keeps_only_that(tmp_path):
+def test_only_the_chosen_part_trains_and_a_checkpoint_keeps_only_that(tmp_path, shared_data):
     from sonogram.network.checkpoint import load_checkpoint, save_checkpoint
 
     frozen = build_network(DESIGN)
@@ -100,7 +98,7 @@ def test_only_the_chosen_part_trains_and_a_checkpoint_keeps_only_that(tmp_path):
     save_checkpoint(tmp_path / "frozen.pt", frozen, ["a", "b", "c"])
     assert (tmp_path / "frozen.pt").stat().st_size < 100_000        # the 1,536-input head, not the 330k backbone
     loaded, _ = load_checkpoint(tmp_path / "frozen.pt")
-    clip = torch.from_numpy(centred_fsdd_clip(9))[None]
+    clip = torch.from_numpy(centred_fsdd_clip(shared_data, 9))[None]
     with torch.no_grad():
         torch.testing.assert_close(loaded.eval()(clip), frozen.eval()(clip), rtol=0, atol=0)
 

@@ -93,6 +93,43 @@ class Decimate(FrontendLayer):
         return Fn.decimate(waveform, self.rate, self.taps)
 
 
+class Crop(FrontendLayer):
+    """The clip cut (or zero-padded) to ``num_samples``: ``(..., time) -> (..., num_samples)``.
+
+    For a branch that wants a shorter window than the design's clip, such as the 1.5 s the MSWC
+    ResNet-50 was trained on beside speech_embedding's 2 s. ``align`` is as ``design.align``:
+    ``center`` keeps the middle, ``left`` the start.
+
+    Example:
+        >>> Crop(2)(torch.tensor([[1.0, 2.0, 3.0, 4.0]]))
+        tensor([[2., 3.]])
+    """
+
+    def __init__(self, num_samples: int, align: str = "center"):
+        super().__init__()
+        if align not in ("center", "left"):
+            raise ConfigError(f"align must be 'center' or 'left', got {align!r}")
+        self.num_samples, self.align = _positive_int("num_samples", num_samples), align
+
+    gives = "waveform"
+
+    @property
+    def needs_whole_clip(self) -> bool:
+        return True  # where the window falls depends on the clip's length
+
+    @property
+    def cacheable(self) -> bool:
+        return True
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        excess = waveform.shape[-1] - self.num_samples
+        first = excess // 2 if self.align == "center" else 0
+        if excess >= 0:
+            return waveform[..., first:first + self.num_samples]
+        before = -excess // 2 if self.align == "center" else 0
+        return nn.functional.pad(waveform, (before, -excess - before))
+
+
 class FFT(FrontendLayer):
     """Spectrum of the whole clip (no framing): ``(..., time) -> (..., C, n_fft // 2 + 1, 1)``.
 

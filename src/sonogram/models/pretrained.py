@@ -114,8 +114,13 @@ PRETRAINED = {
 
 
 def credits(frontend: list) -> list[dict]:
-    """What the model card says of each pretrained node in a design's front-end: model, package, corpus, licence."""
-    nodes = [entry for entry in frontend if isinstance(entry, dict) and entry.get("name") == "pretrained"]
+    """What the model card says of each pretrained node in a design's front-end (a ``fuse`` node's branches
+    included): model, package, corpus, licence."""
+    entries = [entry for entry in frontend if isinstance(entry, dict)]
+    entries += [inner for entry in entries if entry.get("name") == "fuse" and isinstance(entry.get("branches"), list)
+                for branch in entry["branches"] if isinstance(branch, list) for inner in branch
+                if isinstance(inner, dict)]
+    nodes = [entry for entry in entries if entry.get("name") == "pretrained"]
     found = [(entry, PRETRAINED.get(entry.get("model", "mswc-resnet50-arc"))) for entry in nodes]
     return [{"model": entry.get("model", "mswc-resnet50-arc"), "trainable": entry.get("trainable", "none"),
              "package": spec.distribution, "corpus": spec.corpus, "licence": spec.licence}

@@ -15,43 +15,19 @@ Example:
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
 
 from sonogram.audio import DEFAULT_MAX_SECONDS, MAX_SAMPLE_RATE
-from sonogram.features import layers as fe
-from sonogram.features.base import FrontendLayer
-from sonogram.config import apply_overrides, bounded, check_range, check_type, from_dict, load_yaml, to_dict
+from sonogram.config import apply_overrides, bounded, from_dict, load_yaml, to_dict
 from sonogram.errors import ConfigError
-from sonogram.features.logfbank import LogFilterbank
 from sonogram.models import MODELS
-from sonogram.models.pretrained import PretrainedEmbedding
-
-# Front-end layer names as designs spell them. Each layer declares what it takes and gives
-# (see sonogram.features.base.FrontendLayer); the builder asks it rather than testing its class.
-FRONTENDS: dict[str, type[FrontendLayer]] = {
-    "waveform": fe.Waveform,
-    "decimate": fe.Decimate,
-    "fft": fe.FFT,
-    "spectrogram": fe.Spectrogram,
-    "mel_spectrogram": fe.MelSpectrogram,
-    "log_mel": fe.LogMelSpectrogram,
-    "mfcc": fe.MFCC,
-    "learnable_stft": fe.LearnableSTFT,
-    "amplitude_to_db": fe.AmplitudeToDB,
-    "normalize": fe.Normalize,
-    "spec_augment": fe.SpecAugment,
-    "freq_warp": fe.FrequencyWarp,
-    "log_fbank": LogFilterbank,
-    "pretrained": PretrainedEmbedding,
-}
-
+from sonogram.network.frontend import build_frontend
 
 @dataclass
 class DesignConfig:
@@ -64,7 +40,8 @@ class DesignConfig:
         align: how a clip of another length is fitted to ``num_samples``: ``"center"`` (pad or cut
             both ends equally) or ``"left"`` (keep the start). Part of the input contract, so
             ``model.pt`` and exported models carry it.
-        frontend: front-end layers in order, each ``{"name": <one of FRONTENDS>, **arguments}``.
+        frontend: front-end layers in order, each ``{"name": <one of FRONTENDS>, **arguments}`` (see
+            :mod:`sonogram.network.frontend`; ``fuse`` joins branches of layers side by side).
         model: ``{"name": <one of MODELS>, **arguments}``.
     """
 
@@ -138,76 +115,6 @@ class Network(nn.Module):
         if not self.has_frames:
             raise ConfigError(f"model {self.design.model['name']!r} gives one prediction per clip, not per frame")
         return self.model.frame_logits(self.features(waveform))
-
-
-def build_frontend(design: DesignConfig) -> tuple[nn.Sequential, tuple[int, int, int]]:
-    """Build the front-end layers and propagate a clip through them; returns the layers and ``(C, F, T)``."""
-    if not design.frontend:
-        raise ConfigError("frontend is empty; start it with a layer that makes features, e.g. waveform or log_mel")
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    rate = float(design.sample_rate)
-    x = torch.zeros(1, design.num_samples)
-    for i, entry in enumerate(design.frontend):
-        where = f"frontend.{i}"
-        if not isinstance(entry, dict) or "name" not in entry:
-            raise ConfigError(f"{where}: expected a mapping with a 'name' (one of {', '.join(FRONTENDS)}), got {entry!r}")
-        args = {k: v for k, v in entry.items() if k != "name"}
-        name = entry["name"]
-        if name not in FRONTENDS:
-            raise ConfigError(f"{where}: unknown front-end {name!r}; valid: {', '.join(FRONTENDS)}")
-        cls = FRONTENDS[name]
-        is_wave = x.ndim == 2
-        if (cls.takes == "waveform") != is_wave:
-            got = "a waveform" if is_wave else f"features {tuple(x.shape[1:])}"
-            want = "a waveform" if cls.takes == "waveform" else "features (put a spectral layer before it)"
-            raise ConfigError(f"{where} ({name}) takes {want} but receives {got}")
-        valid = cls.argument_names()
-        for key in args:
-            if key not in valid:
-                qualified = f"{where}.{key}"
-                raise ConfigError(f"unknown key {qualified!r} for {name}; valid keys: {', '.join(valid)}")
-        types = cls.argument_types()
-        args = {key: _layer_argument(value, types.get(key, Any), f"{where}.{key}") for key, value in args.items()}
-        if "sample_rate" in valid and "sample_rate" not in args:
-            args["sample_rate"] = int(rate)
-        if not is_wave:
-            args = {**cls.shape_arguments(tuple(x.shape[1:])), **args}
-        try:
-            layer = cls(**args)
-        except ConfigError as exc:
-            raise ConfigError(f"{where} ({name}): {exc}") from None
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise ConfigError(f"{where} ({name}): invalid arguments: {str(exc).splitlines()[0]}") from None
-        layer.eval()
-        try:
-            with torch.no_grad():
-                x = layer(x)
-        except (RuntimeError, ValueError, TypeError) as exc:
-            raise ConfigError(f"{where} ({name}) cannot take its input {tuple(x.shape[1:])}: "
-                              f"{str(exc).splitlines()[0]}") from None
-        rate = layer.output_rate(rate)
-        layers[f"{i}_{name}"] = layer
-    if x.ndim != 4:
-        raise ConfigError(f"the front-end ends in a waveform {tuple(x.shape[1:])}; end it with a layer that makes "
-                          f"features (waveform, fft, spectrogram, log_mel, mfcc, ...)")
-    frontend = nn.Sequential(layers)
-    frontend.train()
-    return frontend, tuple(x.shape[1:])
-
-
-MAX_LAYER_INTEGER = 2**20  # above any sample rate or FFT size; a window of 2**31 samples alone is 8 GB
-
-
-def _layer_argument(value, hint, where: str):
-    """A front-end argument checked against the layer's type hint; NaN, infinity and integers above
-    ``MAX_LAYER_INTEGER`` are refused."""
-    value = check_type(value, hint, where)
-    check_range(value, {}, where)
-    integers = [v for v in (value if isinstance(value, (list, tuple)) else [value])
-                if isinstance(v, int) and not isinstance(v, bool)]
-    if any(abs(v) > MAX_LAYER_INTEGER for v in integers):
-        raise ConfigError(f"{where} must be at most {MAX_LAYER_INTEGER:,} in size, got {value}")
-    return value
 
 
 MAX_PARAMETERS = 10**8  # a model's own parameters (not the front-end's): 0.4 GB of weights, ~2 GB to train with Adam

@@ -11,14 +11,16 @@ import yaml
 from sonogram.config import to_dict
 from sonogram.errors import ConfigError
 from sonogram.models import MODELS
-from sonogram.network.design import FRONTENDS, DesignConfig, load_design
+from sonogram.network.design import DesignConfig, load_design
+from sonogram.network.frontend import FRONTENDS
 from sonogram.recipe import RECIPES_DIR
 
 DESIGNS_DIR = RECIPES_DIR / "designs"
 NET_DESIGNER = "fftconv"  # the net-designer's FFT + convolution + fully connected net
 
 # Arguments a new node starts with where its layer has no default for them.
-_REQUIRED_START = {"decimate": {"rate": 2}}
+_REQUIRED_START = {"decimate": {"rate": 2}, "crop": {"num_samples": 8000},
+                   "fuse": {"branches": [[{"name": "log_mel", "n_mels": 40}], [{"name": "mfcc", "n_mfcc": 13}]]}}
 
 
 def frontend_keys(name: str) -> list[str]:

@@ -16,7 +16,8 @@ from sonogram.errors import DatasetError
 from sonogram.inference.detection import Detection, detect_along
 from sonogram.inference.predictor import Prediction, Predictor
 from sonogram.inference.scorers import TorchScorer
-from sonogram.network.design import DesignConfig, build_frontend
+from sonogram.network.design import DesignConfig
+from sonogram.network.frontend import build_frontend
 
 MAX_SECONDS = 60.0  # a clip a door decodes: longer uploads are refused with one message
 

@@ -16,7 +16,7 @@ import yaml
 
 from sonogram.errors import ConfigError
 from sonogram.models import MODELS
-from sonogram.network.design import FRONTENDS
+from sonogram.network.frontend import FRONTENDS
 from sonogram.service import catalogue
 from sonogram.service.designs import DesignDescription, describe_design
 from sonogram.studio.common import warning
