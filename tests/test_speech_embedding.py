@@ -133,3 +133,74 @@ def test_global_statistics_after_a_frozen_embedding_are_fitted_from_the_cache(ma
     norm = network.frontend[1]
     torch.testing.assert_close(norm.mean, features.mean(dim=(0, 3))[..., None], rtol=1e-5, atol=1e-5)
     assert not torch.equal(norm.std, torch.ones_like(norm.std))
+
+
+def _speech_over_noise(root: Path, silence_first: float = 0.0) -> np.ndarray:
+    """Six seconds at 16 kHz: three FSDD digits over a quiet noise bed, after ``silence_first`` s of exact zeros."""
+    rng = np.random.default_rng(0)
+    x = (0.003 * rng.standard_normal(96000)).astype(np.float32)
+    for where, index in ((20000, 3), (44000, 700), (70000, 1500)):
+        clip = centred_fsdd_clip(root, index, 16000)
+        x[where:where + 16000] += clip
+    x[:int(silence_first * 16000)] = 0.0
+    return x
+
+
+def _push_in_pieces(stream, x: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    times, posteriors, i = [], [], 0
+    while i < len(x):
+        n = int(rng.integers(1, 6400))
+        t, p = stream.push(x[i:i + n])
+        times.append(t)
+        posteriors.append(p)
+        i += n
+    return np.concatenate(times), np.concatenate(posteriors)
+
+
+@pytest.mark.parametrize("silence_first", [0.0, 2.5])
+def test_the_embeddings_engine_equals_the_offline_windows_and_embeds_once_a_hop(shared_data, silence_first):
+    from sonogram.inference.streaming import StreamingClassifier
+
+    torch.manual_seed(0)
+    net = build_network(DESIGN).eval()
+    with torch.no_grad():                                     # a head that does not saturate the softmax
+        for parameter in net.model.parameters():
+            parameter.mul_(0.05)
+    x = _speech_over_noise(shared_data, silence_first)
+    stream = StreamingClassifier.from_network(net, ["a", "b", "c"], hop_seconds=0.08)
+    assert stream.engine == "embeddings" and stream.hop == 1280
+    times, streamed = _push_in_pieces(stream, x, seed=1)
+    ends = np.round(times * 16000).astype(int)
+    np.testing.assert_array_equal(ends, 32000 + 1280 * np.arange(len(ends)))
+    assert ends[-1] > len(x) - 1280
+    with torch.no_grad():
+        offline = net(torch.from_numpy(np.stack([x[e - 32000:e] for e in ends]))).softmax(-1).numpy()
+    assert offline.std(0).max() > 0.02                       # the windows' answers differ: the check has teeth
+    np.testing.assert_allclose(streamed, offline, rtol=0, atol=1e-5)
+    needed = len(ends) + 15                                   # each stream embedding once
+    if silence_first:                                         # the floor moves while zeros leave the window
+        assert stream._ring.computed > needed
+    else:
+        assert stream._ring.computed == needed
+
+
+def test_the_embeddings_engine_rounds_the_hop_holds_a_window_and_is_refused_elsewhere():
+    from sonogram.inference.streaming import StreamingClassifier
+
+    net = build_network(DESIGN).eval()
+    assert StreamingClassifier.from_network(net, ["a", "b", "c"], 0.1).hop == 1280        # whole 80 ms steps
+    assert StreamingClassifier.from_network(net, ["a", "b", "c"], 0.2).hop == 2560
+    assert StreamingClassifier.from_network(net, ["a", "b", "c"], engine="windows").engine == "windows"
+    with pytest.raises(ConfigError, match="frames engine cannot stream"):
+        StreamingClassifier.from_network(net, ["a", "b", "c"], engine="frames")
+    mel = build_network({**DESIGN, "frontend": [{"name": "log_mel", "n_mels": 32}]}).eval()
+    with pytest.raises(ConfigError, match="embeddings engine streams a network whose front-end starts with"):
+        StreamingClassifier.from_network(mel, ["a", "b", "c"], engine="embeddings")
+    stream = StreamingClassifier.from_network(net, ["a", "b", "c"], 0.08)
+    noise = np.random.default_rng(0).normal(0, 0.01, 1280 * 60).astype(np.float32)
+    for piece in noise.reshape(60, 1280):
+        stream.push(piece)
+    ring = stream._ring
+    assert stream.windows_scored == 60 - 25 + 1 and len(stream._buffer) <= 32000 + 1280
+    assert len(ring.db) <= 197 + 8 and len(ring.embeddings) <= 16 and ring.computed == stream.windows_scored + 15

@@ -362,9 +362,9 @@ def _listen_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refractory", type=float, default=defaults.refractory,
                    help=f"seconds of quiet after a detection (default {defaults.refractory})")
     p.add_argument("--hop", type=float, default=0.1, help="seconds between scored windows (default 0.1)")
-    p.add_argument("--engine", choices=["auto", "frames", "windows"], default="auto",
-                   help="frames: reuse the front-end's frames between windows; windows: run each window whole "
-                        "(auto: frames where the front-end allows)")
+    p.add_argument("--engine", choices=["auto", "frames", "embeddings", "windows"], default="auto",
+                   help="frames: reuse the front-end's frames between windows; embeddings: reuse speech_embedding's "
+                        "frames and embeddings; windows: run each window whole (auto: the first that the model allows)")
     p.add_argument("--threads", type=int, default=1,
                    help="intra-op threads of the runtime (default 1: a hop's work is too small to share)")
     p.add_argument("--frames", action="store_true",

@@ -8,6 +8,9 @@ Two engines give the same posteriors:
   edge frames computed again with the window's own padding, so it equals the offline features of
   that window. The rest of the front-end (per-window floors and normalisation) and the model run
   per window. A 100 ms hop of a 1 s window reuses about nine tenths of the front-end's work.
+* ``embeddings`` (a run on Google's speech_embedding node): each mel frame and each 80 ms embedding
+  of the stream is computed once and a window is the last embeddings of a ring
+  (:mod:`sonogram.inference.embedding_stream`); a hop costs eight frames and one embedding.
 * ``windows`` (everything else: waveform or whole-clip FFT front-ends, decimation, exported ONNX
   models): every window goes through the whole network.
 
@@ -37,13 +40,15 @@ from sonogram.inference.scorers import TorchScorer, frozen_for_inference, is_onn
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (windows, num_samples) -> (windows, classes) probabilities
 BATCH = 256  # windows scored at once
+ENGINES = ("auto", "frames", "embeddings", "windows")
 
 
 class StreamingClassifier:
     """Posteriors of the windows ending at each hop of a stream fed piece by piece with :meth:`push`.
 
     Build it with :meth:`open` (a run folder or ``MODEL.onnx``), :meth:`from_network` or
-    :meth:`from_scorer`. ``hop_seconds`` is rounded to whole front-end frames on the frames engine.
+    :meth:`from_scorer`. ``hop_seconds`` is rounded to whole front-end frames on the frames engine and
+    to whole 80 ms steps on the embeddings engine.
     """
 
     def __init__(self, labels: list[str], sample_rate: int, num_samples: int, hop: int, engine: str,
@@ -53,17 +58,23 @@ class StreamingClassifier:
         self._scorer, self._network = scorer, network
         if engine == "frames":
             self._frames = _FrameCache(network, num_samples)
+        elif engine == "embeddings":
+            from sonogram.inference.embedding_stream import EmbeddingRing  # torch: a run folder's engine
+
+            self._ring = EmbeddingRing(network, num_samples)
         self.reset()
 
     # ----------------------------------------------------------------------------------- building
     @classmethod
     def open(cls, path: str | Path, hop_seconds: float = 0.1, engine: str = "auto",
              threads: int = 0) -> StreamingClassifier:
-        """A run folder (torch; ``frames`` engine where the front-end allows) or ``MODEL.onnx`` (``windows``)."""
-        if engine not in ("auto", "frames", "windows"):
-            raise ConfigError(f"engine must be auto, frames or windows, got {engine!r}")
-        if is_onnx(path) and engine == "frames":
-            raise ConfigError("an ONNX model runs whole windows (engine windows); the frames engine needs a run folder")
+        """A run folder (torch; the ``frames`` or ``embeddings`` engine where the front-end allows) or
+        ``MODEL.onnx`` (``windows``)."""
+        if engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        if is_onnx(path) and engine in ("frames", "embeddings"):
+            raise ConfigError(f"an ONNX model runs whole windows (engine windows); the {engine} engine needs a "
+                              f"run folder")
         model = open_model(path, threads=threads)
         if isinstance(model, TorchScorer):
             return cls.from_network(model.network, model.labels, hop_seconds, engine)
@@ -73,15 +84,26 @@ class StreamingClassifier:
     def from_network(cls, network, labels: list[str], hop_seconds: float = 0.1,
                      engine: str = "auto") -> StreamingClassifier:
         """A :class:`~sonogram.network.design.Network` on torch."""
+        from sonogram.inference.embedding_stream import EmbeddingRing, streams_embeddings
+
         design = network.design
         network = network.eval()
         first = network.frontend[0]
+        if engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        _check_hop(hop_seconds)
+        if streams_embeddings(first) and engine in ("auto", "embeddings"):
+            steps = max(1, int(round(hop_seconds * design.sample_rate / EmbeddingRing.hop)))
+            return cls(labels, design.sample_rate, design.num_samples, EmbeddingRing.hop * steps, "embeddings",
+                       network=network)
+        if engine == "embeddings":
+            raise ConfigError("the embeddings engine streams a network whose front-end starts with "
+                              "{name: pretrained, model: speech-embedding}")
         why = None if first.streams_by_frame else _why_whole(first)
         if why is None and _interior(first.frame_geometry, design.num_samples)[1] <= 0:
             why = "its frames are wider than the window"
         if engine == "frames" and why:
             raise ConfigError(f"the frames engine cannot stream this front-end: {why}")
-        _check_hop(hop_seconds)
         if engine == "windows" or why:
             hop = max(1, int(round(hop_seconds * design.sample_rate)))
             scorer = TorchScorer.from_network(network, labels).frozen()
@@ -117,6 +139,8 @@ class StreamingClassifier:
         self.windows_scored, self.compute_seconds, self.samples_seen = 0, 0.0, 0
         if self.engine == "frames":
             self._frames.reset()
+        elif self.engine == "embeddings":
+            self._ring.reset()
 
     @property
     def real_time_factor(self) -> float:
@@ -144,6 +168,8 @@ class StreamingClassifier:
             windows = view[starts - self._offset]
             if self.engine == "frames":
                 scored.append(self._frames.score(self._buffer, self._offset, total, starts, windows))
+            elif self.engine == "embeddings":
+                scored.append(self._ring.score(self._buffer, self._offset, total, starts))
             else:
                 scored.append(self._scorer(windows))
         probabilities = np.concatenate(scored)
@@ -152,6 +178,8 @@ class StreamingClassifier:
         keep = self._next_end - self.num_samples
         if self.engine == "frames":
             keep = min(keep, self._frames.first_sample_needed)
+        elif self.engine == "embeddings":
+            keep = min(keep, self._ring.first_sample_needed)
         if keep > self._offset:
             self._buffer = self._buffer[keep - self._offset:]
             self._offset = keep

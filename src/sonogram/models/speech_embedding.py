@@ -51,13 +51,22 @@ class SpeechEmbeddingMel(nn.Module):
         self.register_buffer("mel", torch.zeros(N_FFT // 2 + 1, N_MELS), persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        db = self.decibels(waveform)
+        return floored(db, db.amax(dim=(1, 2), keepdim=True))
+
+    def decibels(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(batch, samples) -> (batch, frames, 32)``: the log-mel before the floor (each frame depends only
+        on the 512 samples under it, so a stream computes each once)."""
         x = (waveform * INT16_SCALE)[:, None, :]
         real = nn.functional.conv1d(x, self.real, stride=HOP)
         imag = nn.functional.conv1d(x, self.imag, stride=HOP)
         power = (real.square() + imag.square()).transpose(1, 2)              # (batch, frames, bins)
-        db = 10.0 * torch.log10((power @ self.mel).clamp_min(1e-10))
-        peak = db.amax(dim=(1, 2), keepdim=True)
-        return torch.maximum(db, peak - TOP_DB) / 10.0 + 2.0
+        return 10.0 * torch.log10((power @ self.mel).clamp_min(1e-10))
+
+
+def floored(db: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
+    """Frames in dB floored ``TOP_DB`` under ``peak`` (broadcast), and scaled as openWakeWord scales them."""
+    return torch.maximum(db, peak - TOP_DB) / 10.0 + 2.0
 
 
 def _conv(channels_in: int, channels_out: int, kernel: tuple[int, int], bias: bool = True) -> nn.Conv2d:
